@@ -1,0 +1,1 @@
+//! Shared helpers for the integration tests: start real servers on loopback.

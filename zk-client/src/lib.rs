@@ -1,0 +1,1 @@
+//! Async client for zk-server (work in progress).

@@ -1,0 +1,26 @@
+//! openraft glue. Every openraft type is named only under this module, so a future
+//! openraft upgrade touches one place.
+
+use std::io::Cursor;
+
+use crate::tree::{ApplyResult, Command};
+
+pub use openraft::BasicNode;
+
+/// Node ids are ZooKeeper's `myid`.
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// The raft type configuration: the log carries [`Command`]s, apply returns [`ApplyResult`]s.
+    pub TypeConfig:
+        D = Command,
+        R = ApplyResult,
+        NodeId = NodeId,
+        Node = BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// The raft handle of a node.
+pub type Raft = openraft::Raft<TypeConfig>;

@@ -1,0 +1,1 @@
+//! Durable bytes that know nothing of znodes: WAL segments, vote/meta, snapshot files.
