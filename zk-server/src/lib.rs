@@ -1,14 +1,42 @@
 //! `zk-server`: a ZooKeeper-class coordination server on openraft.
 //!
 //! Crate map (see `shared/DESIGN.md`):
+//! - [`run`] / [`start`]: start one node exactly as the `zk-server` binary does.
+//! - [`config`]: flags, TOML file, defaults.
 //! - [`tree`]: the replicated znode tree and sessions table (pure, deterministic).
-//! - [`raft`]: openraft glue: type config, log store, state machine.
+//! - [`raft`]: openraft glue: type config, log store, state machine, peer network.
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
-//! - [`state`]: what a node shares between apply and its sessions.
+//! - [`pipeline`]: prep -> submit (raft) / read (local) -> reply.
+//! - [`session`]: the per-connection task, its ordered outbound queue, liveness.
 //! - [`watch`]: watch registrations and triggering.
+//! - [`api`], [`admin`]: the gRPC service and admin HTTP.
 
+pub mod admin;
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod pipeline;
 pub mod raft;
+pub mod session;
 pub mod state;
 pub mod storage;
 pub mod tree;
 pub mod watch;
+
+pub use config::Config;
+pub use error::ServerError;
+
+pub mod node;
+
+pub use node::{start, ServerHandle};
+
+/// Runs a node until `shutdown` resolves: exactly what the `zk-server` binary runs.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let handle = start(config).await?;
+    shutdown.await;
+    handle.shutdown().await;
+    Ok(())
+}

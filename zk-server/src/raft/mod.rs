@@ -24,3 +24,5 @@ openraft::declare_raft_types!(
 
 /// The raft handle of a node.
 pub type Raft = openraft::Raft<TypeConfig>;
+
+pub mod network;

@@ -1,18 +1,342 @@
-//! Path -> watchers; turns tree changes into watch events on session queues.
+//! Path -> watchers, per node (watches are not replicated: they belong to the sessions
+//! connected to this server). `trigger` runs inside apply with the tree's write lock
+//! held and pushes events onto the sessions' ordered outbound queues, so every event is
+//! queued in zxid order and before any later reply.
 
-use crate::tree::TreeEvent;
+use std::collections::{HashMap, HashSet};
 
-/// STUB: replaced by the real manager; `trigger` is the contract with the state machine.
+use parking_lot::Mutex;
+use zk_proto::pb::{server_message::Kind, EventType, ServerMessage, WatchEvent};
+
+use crate::session::outbound::Outbound;
+use crate::tree::{ChangeKind, TreeEvent};
+
+/// The kinds of watch a session can hold on a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchKind {
+    /// One-shot, set by get_data or exists: fires on created / deleted / data changed.
+    Data,
+    /// One-shot, set by get_children: fires on children changed / deleted.
+    Child,
+    /// Stays: every event of the path, including children changed.
+    Persistent,
+    /// Stays: created / deleted / data changed of the path and all descendants.
+    PersistentRecursive,
+}
+
+const KINDS: [WatchKind; 4] = [
+    WatchKind::Data,
+    WatchKind::Child,
+    WatchKind::Persistent,
+    WatchKind::PersistentRecursive,
+];
+
 #[derive(Default)]
-pub struct WatchManager {}
+struct Inner {
+    /// kind -> path -> sessions.
+    tables: HashMap<WatchKind, HashMap<String, HashSet<i64>>>,
+    /// session -> (kind, path): to drop a session's watches when it detaches.
+    by_session: HashMap<i64, HashSet<(WatchKind, String)>>,
+    /// Connected sessions' outbound queues.
+    sinks: HashMap<i64, Outbound>,
+    /// Number of recursive registrations (skip the ancestor walk when zero).
+    recursive: usize,
+}
+
+/// Watch registrations of one node.
+#[derive(Default)]
+pub struct WatchManager {
+    inner: Mutex<Inner>,
+}
 
 impl WatchManager {
     /// No watches.
     pub fn new() -> WatchManager {
-        WatchManager {}
+        WatchManager::default()
     }
 
-    /// Called by apply, with the tree's write lock held, for the changes of the
-    /// transaction at `zxid`: fires the matching watches onto their sessions' queues.
-    pub fn trigger(&self, _zxid: i64, _events: &[TreeEvent]) {}
+    /// A session's connection is attached to this node: its events go to `out`.
+    /// Returns the connection it replaces, if any (the caller closes it).
+    pub fn attach(&self, session: i64, out: Outbound) -> Option<Outbound> {
+        self.inner.lock().sinks.insert(session, out)
+    }
+
+    /// Cuts off a session's connection (it expired or closed elsewhere).
+    pub fn kill(&self, session: i64) {
+        let out = self.inner.lock().sinks.get(&session).cloned();
+        if let Some(out) = out {
+            out.close();
+            self.detach(session, &out);
+        }
+    }
+
+    /// Closes every connection (server shutdown).
+    pub fn close_all(&self) {
+        let sinks: Vec<Outbound> = self.inner.lock().sinks.values().cloned().collect();
+        for out in sinks {
+            out.close();
+        }
+    }
+
+    /// Number of attached connections.
+    pub fn connections(&self) -> usize {
+        self.inner.lock().sinks.len()
+    }
+
+    /// A session's connection `out` went away: forget its queue and all its watches
+    /// (the client re-arms them with setWatches when it reconnects). A no-op if the
+    /// session has since attached another connection.
+    pub fn detach(&self, session: i64, out: &Outbound) {
+        let mut inner = self.inner.lock();
+        match inner.sinks.get(&session) {
+            Some(current) if current.same(out) => {}
+            _ => return,
+        }
+        inner.sinks.remove(&session);
+        if let Some(regs) = inner.by_session.remove(&session) {
+            for (kind, path) in regs {
+                inner.remove_one(kind, &path, session);
+            }
+        }
+    }
+
+    /// Registers a watch. Call with the tree lock held (read) right after the read the
+    /// watch belongs to, so no change slips in between.
+    pub fn add(&self, session: i64, kind: WatchKind, path: &str) {
+        let mut inner = self.inner.lock();
+        let new = inner
+            .tables
+            .entry(kind)
+            .or_default()
+            .entry(path.to_string())
+            .or_default()
+            .insert(session);
+        if new {
+            if kind == WatchKind::PersistentRecursive {
+                inner.recursive += 1;
+            }
+            inner
+                .by_session
+                .entry(session)
+                .or_default()
+                .insert((kind, path.to_string()));
+        }
+    }
+
+    /// Removes a session's watches of the given kinds on `path`; true if any existed.
+    pub fn remove(&self, session: i64, path: &str, kinds: &[WatchKind]) -> bool {
+        let mut inner = self.inner.lock();
+        let mut any = false;
+        for &kind in kinds {
+            if inner.remove_one(kind, path, session) {
+                any = true;
+                if let Some(regs) = inner.by_session.get_mut(&session) {
+                    regs.remove(&(kind, path.to_string()));
+                }
+            }
+        }
+        any
+    }
+
+    /// True if the session holds a watch of one of `kinds` on `path`.
+    pub fn has(&self, session: i64, path: &str, kinds: &[WatchKind]) -> bool {
+        let inner = self.inner.lock();
+        kinds.iter().any(|k| {
+            inner
+                .tables
+                .get(k)
+                .and_then(|t| t.get(path))
+                .is_some_and(|s| s.contains(&session))
+        })
+    }
+
+    /// Total number of registrations (for metrics and tests).
+    pub fn count(&self) -> usize {
+        let inner = self.inner.lock();
+        inner.by_session.values().map(|s| s.len()).sum()
+    }
+
+    /// Fires the watches matching the changes of the transaction at `zxid`. Each session
+    /// gets each (type, path) event once, however many of its watches match.
+    pub fn trigger(&self, zxid: i64, events: &[TreeEvent]) {
+        let mut inner = self.inner.lock();
+        if inner.by_session.is_empty() {
+            return;
+        }
+        for ev in events {
+            let (event_type, one_shot): (EventType, &[WatchKind]) = match ev.kind {
+                ChangeKind::Created => (EventType::NodeCreated, &[WatchKind::Data]),
+                ChangeKind::Deleted => (EventType::NodeDeleted, &[WatchKind::Data, WatchKind::Child]),
+                ChangeKind::DataChanged => (EventType::NodeDataChanged, &[WatchKind::Data]),
+                ChangeKind::ChildrenChanged => (EventType::NodeChildrenChanged, &[WatchKind::Child]),
+            };
+            let mut targets: HashSet<i64> = HashSet::new();
+            for &kind in one_shot {
+                if let Some(sessions) = inner.tables.get_mut(&kind).and_then(|t| t.remove(&ev.path)) {
+                    for s in &sessions {
+                        if let Some(regs) = inner.by_session.get_mut(s) {
+                            regs.remove(&(kind, ev.path.clone()));
+                        }
+                    }
+                    targets.extend(sessions);
+                }
+            }
+            if let Some(s) = inner.tables.get(&WatchKind::Persistent).and_then(|t| t.get(&ev.path)) {
+                targets.extend(s.iter().copied());
+            }
+            if ev.kind != ChangeKind::ChildrenChanged && inner.recursive > 0 {
+                if let Some(table) = inner.tables.get(&WatchKind::PersistentRecursive) {
+                    let mut p = ev.path.as_str();
+                    loop {
+                        if let Some(s) = table.get(p) {
+                            targets.extend(s.iter().copied());
+                        }
+                        match zk_proto::path::parent(p) {
+                            Some(parent) => p = parent,
+                            None => break,
+                        }
+                    }
+                }
+            }
+            for session in targets {
+                if let Some(out) = inner.sinks.get(&session) {
+                    out.push(event_message(event_type, &ev.path, zxid));
+                }
+            }
+        }
+        inner.by_session.retain(|_, regs| !regs.is_empty());
+    }
+
+    /// All (kind, path) registrations of a session (for tests and setWatches).
+    pub fn of_session(&self, session: i64) -> Vec<(WatchKind, String)> {
+        let inner = self.inner.lock();
+        let mut v: Vec<_> = inner
+            .by_session
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    }
+
+    /// Queues a message on a connected session's outbound queue (used for setWatches'
+    /// immediate events).
+    pub fn push_to(&self, session: i64, msg: ServerMessage) {
+        if let Some(out) = self.inner.lock().sinks.get(&session) {
+            out.push(msg);
+        }
+    }
+
+    /// All watch kinds.
+    pub fn all_kinds() -> &'static [WatchKind] {
+        &KINDS
+    }
+}
+
+impl Inner {
+    fn remove_one(&mut self, kind: WatchKind, path: &str, session: i64) -> bool {
+        let Some(table) = self.tables.get_mut(&kind) else {
+            return false;
+        };
+        let Some(set) = table.get_mut(path) else {
+            return false;
+        };
+        let removed = set.remove(&session);
+        if set.is_empty() {
+            table.remove(path);
+        }
+        if removed && kind == WatchKind::PersistentRecursive {
+            self.recursive = self.recursive.saturating_sub(1);
+        }
+        removed
+    }
+}
+
+/// A watch event message.
+pub fn event_message(event_type: EventType, path: &str, zxid: i64) -> ServerMessage {
+    ServerMessage {
+        kind: Some(Kind::Event(WatchEvent {
+            event_type: event_type as i32,
+            path: path.to_string(),
+            zxid,
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn ev(path: &str, kind: ChangeKind) -> TreeEvent {
+        TreeEvent {
+            path: path.into(),
+            kind,
+        }
+    }
+
+    async fn drain(out: &Outbound) -> Vec<(i32, String)> {
+        out.close();
+        out.stream()
+            .filter_map(|m| async move {
+                match m.kind {
+                    Some(Kind::Event(e)) => Some((e.event_type, e.path)),
+                    _ => None,
+                }
+            })
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn one_shot_fires_once_persistent_stays() {
+        let m = WatchManager::new();
+        let out = Outbound::new(100);
+        m.attach(7, out.clone());
+        m.add(7, WatchKind::Data, "/a");
+        m.add(7, WatchKind::Persistent, "/a");
+        m.trigger(5, &[ev("/a", ChangeKind::DataChanged)]);
+        m.trigger(6, &[ev("/a", ChangeKind::DataChanged)]);
+        let got = drain(&out).await;
+        // Two changes: one event each (the data watch and the persistent watch share one).
+        assert_eq!(got.len(), 2);
+        assert!(!m.has(7, "/a", &[WatchKind::Data]));
+        assert!(m.has(7, "/a", &[WatchKind::Persistent]));
+    }
+
+    #[tokio::test]
+    async fn child_and_recursive_rules() {
+        let m = WatchManager::new();
+        let out = Outbound::new(100);
+        m.attach(1, out.clone());
+        m.add(1, WatchKind::Child, "/p");
+        m.add(1, WatchKind::PersistentRecursive, "/p");
+        m.trigger(
+            3,
+            &[ev("/p/c", ChangeKind::Created), ev("/p", ChangeKind::ChildrenChanged)],
+        );
+        let got = drain(&out).await;
+        assert_eq!(
+            got,
+            vec![
+                (EventType::NodeCreated as i32, "/p/c".to_string()),
+                (EventType::NodeChildrenChanged as i32, "/p".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn detach_drops_watches_of_that_connection_only() {
+        let m = WatchManager::new();
+        let a = Outbound::new(10);
+        let b = Outbound::new(10);
+        m.attach(1, a.clone());
+        m.add(1, WatchKind::Data, "/x");
+        m.attach(1, b.clone());
+        m.detach(1, &a);
+        assert!(m.has(1, "/x", &[WatchKind::Data]));
+        m.detach(1, &b);
+        assert!(!m.has(1, "/x", &[WatchKind::Data]));
+        assert_eq!(m.count(), 0);
+    }
 }

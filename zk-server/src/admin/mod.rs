@@ -1,0 +1,3 @@
+//! Operator endpoints: admin HTTP (`/health`; metrics and status come later).
+
+pub mod http;

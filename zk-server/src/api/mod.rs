@@ -1,0 +1,3 @@
+//! Thin tonic adapters: decode, hand to the session layer, encode.
+
+pub mod session;

@@ -1,0 +1,245 @@
+//! Server configuration: command-line flags, an optional TOML file (`--config`), and
+//! defaults. Flags win over the file, the file over the defaults.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+use crate::error::ServerError;
+
+/// When the write-ahead log is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncPolicy {
+    /// fsync before acknowledging every write batch (group commit). The default.
+    #[default]
+    Always,
+    /// Never fsync. UNSAFE: an acknowledged write can be lost on a crash. For tests only.
+    Never,
+}
+
+/// Everything one server node needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's id (ZooKeeper's `myid`).
+    pub node_id: u64,
+    /// Where the log and snapshots live.
+    pub data_dir: PathBuf,
+    /// Client port (native gRPC protocol). Port 0 picks a free port.
+    pub client_addr: String,
+    /// Admin HTTP (`/health`). Port 0 picks a free port.
+    pub admin_addr: String,
+    /// fsync policy of the log.
+    pub sync: SyncPolicy,
+    /// Largest znode value accepted, in bytes.
+    pub max_data_bytes: usize,
+    /// ZooKeeper's tickTime in ms: session timeouts are clamped to [2, 20] ticks.
+    pub tick_ms: u64,
+    /// Take a snapshot every this many log entries.
+    pub snapshot_every: u64,
+    /// How often the leader looks for empty containers and expired TTL nodes (ms).
+    pub reap_interval_ms: u64,
+    /// Raft heartbeat interval (ms).
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range (ms).
+    pub election_timeout_ms: (u64, u64),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_id: 1,
+            data_dir: PathBuf::from("./zk-data"),
+            client_addr: "127.0.0.1:2181".into(),
+            admin_addr: "127.0.0.1:8080".into(),
+            sync: SyncPolicy::Always,
+            max_data_bytes: 1024 * 1024,
+            tick_ms: 2000,
+            snapshot_every: 10_000,
+            reap_interval_ms: 1000,
+            heartbeat_ms: 100,
+            election_timeout_ms: (500, 1000),
+        }
+    }
+}
+
+impl Config {
+    /// A config for tests: data in `dir`, loopback ports chosen by the OS, fsync off.
+    pub fn for_test(dir: &Path) -> Config {
+        Config {
+            data_dir: dir.to_path_buf(),
+            client_addr: "127.0.0.1:0".into(),
+            admin_addr: "127.0.0.1:0".into(),
+            sync: SyncPolicy::Never,
+            ..Config::default()
+        }
+    }
+
+    /// Smallest negotiable session timeout (2 ticks).
+    pub fn min_session_timeout_ms(&self) -> u32 {
+        (self.tick_ms * 2).min(u32::MAX as u64) as u32
+    }
+
+    /// Largest negotiable session timeout (20 ticks).
+    pub fn max_session_timeout_ms(&self) -> u32 {
+        (self.tick_ms * 20).min(u32::MAX as u64) as u32
+    }
+}
+
+/// `zk-server` command line.
+#[derive(Debug, Parser, Default)]
+#[command(name = "zk-server", version, about = "A ZooKeeper-class coordination server on openraft")]
+pub struct Args {
+    /// TOML file with the same keys as the flags (data_dir, client_addr, ...); flags win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (log and snapshots) [default: ./zk-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Client address (native protocol) [default: 127.0.0.1:2181]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub client_addr: Option<String>,
+    /// Admin HTTP address (/health) [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin_addr: Option<String>,
+    /// fsync policy; `never` is UNSAFE (acknowledged writes may be lost on a crash) [default: always]
+    #[arg(long, value_enum)]
+    pub sync: Option<SyncPolicy>,
+    /// Largest znode value in bytes [default: 1048576]
+    #[arg(long, value_name = "N")]
+    pub max_data_bytes: Option<usize>,
+    /// Tick in ms; session timeouts are clamped to [2, 20] ticks [default: 2000]
+    #[arg(long, value_name = "N")]
+    pub tick_ms: Option<u64>,
+    /// Snapshot every N log entries [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub snapshot_every: Option<u64>,
+}
+
+/// The keys a `--config` TOML file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    client_addr: Option<String>,
+    admin_addr: Option<String>,
+    sync: Option<SyncPolicy>,
+    max_data_bytes: Option<usize>,
+    tick_ms: Option<u64>,
+    snapshot_every: Option<u64>,
+    reap_interval_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
+    election_timeout_min_ms: Option<u64>,
+    election_timeout_max_ms: Option<u64>,
+}
+
+impl Args {
+    /// Defaults, then the file, then the flags.
+    pub fn into_config(self) -> Result<Config, ServerError> {
+        let mut c = Config::default();
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| ServerError::Config {
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+            let f: FileConfig = toml::from_str(&text).map_err(|e| ServerError::Config {
+                message: format!("{}: {e}", path.display()),
+            })?;
+            set(&mut c.data_dir, f.data_dir);
+            set(&mut c.client_addr, f.client_addr);
+            set(&mut c.admin_addr, f.admin_addr);
+            set(&mut c.sync, f.sync);
+            set(&mut c.max_data_bytes, f.max_data_bytes);
+            set(&mut c.tick_ms, f.tick_ms);
+            set(&mut c.snapshot_every, f.snapshot_every);
+            set(&mut c.reap_interval_ms, f.reap_interval_ms);
+            set(&mut c.heartbeat_ms, f.heartbeat_ms);
+            set(&mut c.election_timeout_ms.0, f.election_timeout_min_ms);
+            set(&mut c.election_timeout_ms.1, f.election_timeout_max_ms);
+        }
+        set(&mut c.data_dir, self.data_dir);
+        set(&mut c.client_addr, self.client_addr);
+        set(&mut c.admin_addr, self.admin_addr);
+        set(&mut c.sync, self.sync);
+        set(&mut c.max_data_bytes, self.max_data_bytes);
+        set(&mut c.tick_ms, self.tick_ms);
+        set(&mut c.snapshot_every, self.snapshot_every);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+impl Config {
+    /// Rejects values the server cannot run with.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let bad = |m: &str| Err(ServerError::Config { message: m.to_string() });
+        if self.tick_ms == 0 {
+            return bad("tick_ms must be > 0");
+        }
+        if self.max_data_bytes == 0 {
+            return bad("max_data_bytes must be > 0");
+        }
+        if self.snapshot_every == 0 {
+            return bad("snapshot_every must be > 0");
+        }
+        if self.heartbeat_ms == 0 || self.election_timeout_ms.0 <= self.heartbeat_ms {
+            return bad("election timeout must exceed the heartbeat interval");
+        }
+        if self.election_timeout_ms.1 <= self.election_timeout_ms.0 {
+            return bad("election_timeout_max_ms must exceed election_timeout_min_ms");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("zk.toml");
+        std::fs::write(&file, "data_dir = \"/from/file\"\ntick_ms = 500\nsync = \"never\"\n")
+            .expect("write");
+        let args = Args {
+            config: Some(file),
+            tick_ms: Some(100),
+            ..Args::default()
+        };
+        let c = args.into_config().expect("config");
+        assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(c.tick_ms, 100);
+        assert_eq!(c.sync, SyncPolicy::Never);
+        assert_eq!(c.client_addr, "127.0.0.1:2181");
+        assert_eq!(c.min_session_timeout_ms(), 200);
+        assert_eq!(c.max_session_timeout_ms(), 2000);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("zk.toml");
+        std::fs::write(&file, "no_such_key = 1\n").expect("write");
+        let e = Args {
+            config: Some(file),
+            ..Args::default()
+        }
+        .into_config()
+        .expect_err("unknown key");
+        assert!(e.to_string().contains("no_such_key"), "{e}");
+        let e = Args {
+            tick_ms: Some(0),
+            ..Args::default()
+        }
+        .into_config()
+        .expect_err("tick 0");
+        assert!(e.to_string().contains("tick_ms"), "{e}");
+    }
+}
