@@ -10,6 +10,7 @@
 //! - [`session`]: the per-connection task, its ordered outbound queue, liveness.
 //! - [`watch`]: watch registrations and triggering.
 //! - [`api`], [`admin`]: the gRPC service and admin HTTP.
+//! - [`testing`]: [`testing::TestServer`], a real node for integration tests.
 
 pub mod admin;
 pub mod api;
@@ -27,6 +28,7 @@ pub use config::Config;
 pub use error::ServerError;
 
 pub mod node;
+pub mod testing;
 
 pub use node::{start, ServerHandle};
 
