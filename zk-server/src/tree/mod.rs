@@ -15,6 +15,8 @@ mod snapshot;
 pub mod txn;
 
 #[cfg(test)]
+mod invariants;
+#[cfg(test)]
 mod testkit;
 
 pub use txn::{
@@ -298,5 +300,81 @@ impl DataTree {
             NodeKind::Persistent => {}
         }
         Some(node)
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::testkit::*;
+    use super::*;
+
+    #[test]
+    fn fresh_tree() {
+        let t = DataTree::default();
+        assert_eq!(t.node_count(), 4);
+        assert_eq!(t.get_children("/").expect("root").0, vec!["zookeeper"]);
+        assert_eq!(
+            t.get_children("/zookeeper").expect("zk").0,
+            vec!["config", "quota"]
+        );
+        for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            let s = t.exists(p).expect(p);
+            assert_eq!(
+                (s.czxid, s.mzxid, s.pzxid, s.ctime, s.ephemeral_owner),
+                (0, 0, 0, 0, 0)
+            );
+        }
+        assert_eq!(t.exists("/").expect("root").num_children, 1);
+        assert!(t.sessions().is_empty());
+        assert!(t.reap_candidates(i64::MAX).is_empty());
+        let e = t.get_data("/nope").expect_err("missing");
+        assert_eq!(e.code(), Code::NoNode);
+        assert_eq!(t.get_children("/nope").expect_err("x").code(), Code::NoNode);
+        assert!(t.exists("/nope").is_none());
+    }
+
+    #[test]
+    fn all_children_number_counts_descendants() {
+        let mut k = Kit::new();
+        assert_eq!(k.tree.all_children_number("/"), Ok(3));
+        k.ok(create("/a", "", CreateMode::Persistent));
+        k.ok(create("/a/b", "", CreateMode::Persistent));
+        k.ok(create("/a/b/c", "", CreateMode::Persistent));
+        k.ok(create("/a/d", "", CreateMode::Persistent));
+        k.ok(create("/ab", "", CreateMode::Persistent));
+        assert_eq!(k.tree.all_children_number("/a"), Ok(3));
+        assert_eq!(k.tree.all_children_number("/a/b"), Ok(1));
+        assert_eq!(k.tree.all_children_number("/a/d"), Ok(0));
+        assert_eq!(k.tree.all_children_number("/"), Ok(8));
+        assert_eq!(k.tree.node_count(), 9);
+        let e = k.tree.all_children_number("/x").expect_err("missing");
+        assert_eq!(e.code(), Code::NoNode);
+    }
+
+    #[test]
+    fn get_ephemerals_filters_by_prefix_and_session() {
+        let mut k = Kit::new();
+        let s = k.session();
+        let t = k.session();
+        k.ok(create("/a", "", CreateMode::Persistent));
+        k.ok(create("/ab", "", CreateMode::Persistent));
+        for p in ["/a/1", "/ab/2", "/e"] {
+            k.op_as(s, create(p, "", CreateMode::Ephemeral)).expect(p);
+        }
+        k.op_as(t, create("/a/t", "", CreateMode::Ephemeral))
+            .expect("t");
+        assert_eq!(k.tree.get_ephemerals(s, ""), vec!["/a/1", "/ab/2", "/e"]);
+        assert_eq!(k.tree.get_ephemerals(s, "/a"), vec!["/a/1", "/ab/2"]);
+        assert_eq!(k.tree.get_ephemerals(s, "/a/"), vec!["/a/1"]);
+        assert_eq!(k.tree.get_ephemerals(t, "/"), vec!["/a/t"]);
+        assert!(k.tree.get_ephemerals(12345, "/").is_empty());
+        k.ok(delete("/a/1", -1));
+        assert_eq!(k.tree.get_ephemerals(s, "/a"), vec!["/ab/2"]);
+    }
+
+    #[test]
+    fn tree_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync + Default + std::fmt::Debug>() {}
+        assert_send_sync::<DataTree>();
     }
 }

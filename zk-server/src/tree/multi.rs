@@ -13,7 +13,10 @@ use super::{split_parent, DataTree};
 #[derive(Debug)]
 pub(super) enum Undo {
     /// A node was created at `path`; its parent's bookkeeping was `parent_meta`.
-    Created { path: String, parent_meta: ChildMeta },
+    Created {
+        path: String,
+        parent_meta: ChildMeta,
+    },
     /// `node` was removed from `path`; its parent's bookkeeping was `parent_meta`.
     Deleted {
         path: String,
@@ -95,5 +98,127 @@ impl DataTree {
         if let Some(p) = self.nodes.get_mut(parent) {
             p.restore_child_meta(meta);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::txn::{ChangeKind, CreateMode, OpOutput};
+    use zk_proto::Code;
+
+    #[test]
+    fn ops_see_earlier_ops_and_events_come_in_order() {
+        let mut k = Kit::new();
+        let s = k.session();
+        let out = k
+            .multi(
+                s,
+                vec![
+                    create("/a", "", CreateMode::Persistent),
+                    create("/a/b", "x", CreateMode::Persistent),
+                    set("/a/b", "y", 0),
+                    check("/a/b", 1),
+                    create("/a/e", "", CreateMode::Ephemeral),
+                    delete("/a/e", 0),
+                    create("/a/", "", CreateMode::PersistentSequential),
+                ],
+            )
+            .expect("multi");
+        assert_eq!(out.len(), 7);
+        assert!(matches!(&out[6], OpOutput::Created { path, .. } if path == "/a/0000000003"));
+        assert_eq!(out[3], OpOutput::Checked);
+        use ChangeKind::*;
+        let want: Vec<(String, ChangeKind)> = [
+            ("/a", Created),
+            ("/", ChildrenChanged),
+            ("/a/b", Created),
+            ("/a", ChildrenChanged),
+            ("/a/b", DataChanged),
+            ("/a/e", Created),
+            ("/a", ChildrenChanged),
+            ("/a/e", Deleted),
+            ("/a", ChildrenChanged),
+            ("/a/0000000003", Created),
+            ("/a", ChildrenChanged),
+        ]
+        .into_iter()
+        .map(|(p, k)| (p.to_string(), k))
+        .collect();
+        assert_eq!(k.events(), want);
+        assert!(k.tree.get_ephemerals(s, "/").is_empty());
+        // All ops of one multi share the zxid.
+        let z = k.zxid;
+        let a = k.tree.exists("/a").expect("a");
+        assert_eq!((a.czxid, a.pzxid, a.cversion, a.num_children), (z, z, 4, 2));
+    }
+
+    #[test]
+    fn failure_changes_nothing_and_emits_nothing() {
+        let mut k = Kit::new();
+        let s = k.session();
+        k.ok(create("/keep", "v", CreateMode::Persistent));
+        k.ok(create("/keep/old", "", CreateMode::Persistent));
+        k.op_as(s, create("/eph", "", CreateMode::Ephemeral))
+            .expect("eph");
+        k.ok(create("/c", "", CreateMode::Container));
+        let before = k.tree.clone();
+        let snap = k.tree.to_snapshot_bytes();
+        let r = k.multi(
+            s,
+            vec![
+                create("/n", "", CreateMode::Persistent),
+                create("/n/m", "", CreateMode::Persistent),
+                create("/n/e", "", CreateMode::Ephemeral),
+                create("/c/x", "", CreateMode::Persistent),
+                create_ttl("/t", CreateMode::PersistentWithTtl, 10),
+                set("/keep", "changed", 0),
+                set("/keep", "again", 1),
+                delete("/keep/old", 0),
+                delete("/eph", -1),
+                delete("/c/x", -1),
+                create("/keep/", "", CreateMode::PersistentSequential),
+                check("/keep", 99),
+                create("/never", "", CreateMode::Persistent),
+            ],
+        );
+        let (i, e) = r.expect_err("fails at the check");
+        assert_eq!(i, 11);
+        assert_eq!(e.code(), Code::BadVersion);
+        assert!(k.events.is_empty());
+        assert_same(&before, &k.tree);
+        assert_eq!(k.tree.to_snapshot_bytes(), snap);
+        assert_eq!(k.tree.get_ephemerals(s, "/"), vec!["/eph".to_string()]);
+        assert!(k.tree.reap_candidates(i64::MAX).is_empty());
+    }
+
+    #[test]
+    fn failure_at_each_position_rolls_back() {
+        let ops = || {
+            vec![
+                create("/a", "", CreateMode::Container),
+                create("/a/b", "", CreateMode::Persistent),
+                set("/a/b", "x", -1),
+                delete("/a/b", -1),
+                create("/a/", "", CreateMode::PersistentSequential),
+            ]
+        };
+        for fail_at in 0..=5 {
+            let mut k = Kit::new();
+            k.ok(create("/z", "", CreateMode::Persistent));
+            let before = k.tree.clone();
+            let mut ops = ops();
+            ops.insert(fail_at, check("/missing", -1));
+            let (i, e) = k.multi(0, ops).expect_err("fails");
+            assert_eq!((i, e.code()), (fail_at, Code::NoNode));
+            assert_same(&before, &k.tree);
+        }
+    }
+
+    #[test]
+    fn empty_multi_succeeds() {
+        let mut k = Kit::new();
+        assert_eq!(k.multi(0, vec![]), Ok(vec![]));
+        assert!(k.events.is_empty());
     }
 }

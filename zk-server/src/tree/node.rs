@@ -209,7 +209,9 @@ mod tests {
         assert!(NodeKind::for_create(ttl, 1, 0).is_err());
         assert!(NodeKind::for_create(ttl, 1, -1).is_err());
         assert!(NodeKind::for_create(ttl, 1, MAX_TTL_MS + 1).is_err());
-        assert!(NodeKind::for_create(CreateMode::PersistentSequentialWithTtl, 1, MAX_TTL_MS).is_ok());
+        assert!(
+            NodeKind::for_create(CreateMode::PersistentSequentialWithTtl, 1, MAX_TTL_MS).is_ok()
+        );
         assert!(NodeKind::for_create(CreateMode::Persistent, 1, 5).is_err());
         assert_eq!(
             NodeKind::for_create(CreateMode::EphemeralSequential, 7, 0),
@@ -229,9 +231,15 @@ mod tests {
     fn stat_and_reapability() {
         let mut n = Node::created(Bytes::from_static(b"abc"), NodeKind::Container, 5, 100);
         let s = n.stat();
-        assert_eq!((s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime), (5, 5, 5, 100, 100));
+        assert_eq!(
+            (s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime),
+            (5, 5, 5, 100, 100)
+        );
         assert_eq!((s.data_length, s.num_children, s.version), (3, 0, 0));
-        assert!(!n.is_reapable(i64::MAX), "a container that never had children stays");
+        assert!(
+            !n.is_reapable(i64::MAX),
+            "a container that never had children stays"
+        );
         n.touch_children(6);
         assert!(n.is_reapable(0));
         n.children.insert("x".into());

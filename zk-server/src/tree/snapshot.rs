@@ -45,7 +45,10 @@ struct NodeRecord {
 }
 
 fn corrupt(what: impl std::fmt::Display) -> TreeError {
-    TreeError::new(Code::DataInconsistency, format!("corrupt tree snapshot: {what}"))
+    TreeError::new(
+        Code::DataInconsistency,
+        format!("corrupt tree snapshot: {what}"),
+    )
 }
 
 impl From<DataTree> for SnapshotV1 {
@@ -200,6 +203,7 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::testkit::assert_same;
     use crate::tree::txn::{Command, CreateMode, TxnOp};
 
     fn txn(tree: &mut DataTree, zxid: i64, session: i64, op: TxnOp) {
@@ -230,35 +234,74 @@ mod tests {
         let mut t = DataTree::new();
         let mut ev = Vec::new();
         let pw = [7u8; 16];
-        t.apply(1, &Command::CreateSession { timeout_ms: 5000, password: pw }, &mut ev);
-        t.apply(2, &Command::CreateSession { timeout_ms: 6000, password: pw }, &mut ev);
-        let (s1, s2) = (crate::tree::session_id_for(1), crate::tree::session_id_for(2));
+        t.apply(
+            1,
+            &Command::CreateSession {
+                timeout_ms: 5000,
+                password: pw,
+            },
+            &mut ev,
+        );
+        t.apply(
+            2,
+            &Command::CreateSession {
+                timeout_ms: 6000,
+                password: pw,
+            },
+            &mut ev,
+        );
+        let (s1, s2) = (
+            crate::tree::session_id_for(1),
+            crate::tree::session_id_for(2),
+        );
         txn(&mut t, 3, s1, create("/a", CreateMode::Persistent, 0));
         txn(&mut t, 4, s1, create("/a/e", CreateMode::Ephemeral, 0));
-        txn(&mut t, 5, s2, create("/a/q-", CreateMode::EphemeralSequential, 0));
+        txn(
+            &mut t,
+            5,
+            s2,
+            create("/a/q-", CreateMode::EphemeralSequential, 0),
+        );
         txn(&mut t, 6, s1, create("/c", CreateMode::Container, 0));
         txn(&mut t, 7, s1, create("/c/x", CreateMode::Persistent, 0));
-        txn(&mut t, 8, s1, create("/t", CreateMode::PersistentWithTtl, 100));
-        txn(&mut t, 9, s1, create("/t/", CreateMode::PersistentSequentialWithTtl, 200));
-        txn(&mut t, 10, s1, create("/a/s", CreateMode::PersistentSequential, 0));
+        txn(
+            &mut t,
+            8,
+            s1,
+            create("/t", CreateMode::PersistentWithTtl, 100),
+        );
+        txn(
+            &mut t,
+            9,
+            s1,
+            create("/t/", CreateMode::PersistentSequentialWithTtl, 200),
+        );
+        txn(
+            &mut t,
+            10,
+            s1,
+            create("/a/s", CreateMode::PersistentSequential, 0),
+        );
         txn(
             &mut t,
             11,
             s1,
-            TxnOp::SetData { path: "/a".into(), data: Bytes::from_static(b"v2"), version: 0 },
+            TxnOp::SetData {
+                path: "/a".into(),
+                data: Bytes::from_static(b"v2"),
+                version: 0,
+            },
         );
-        txn(&mut t, 12, s1, TxnOp::Delete { path: "/c/x".into(), version: -1 });
+        txn(
+            &mut t,
+            12,
+            s1,
+            TxnOp::Delete {
+                path: "/c/x".into(),
+                version: -1,
+            },
+        );
         t
-    }
-
-    /// Every observable of two trees is the same.
-    fn assert_same(a: &DataTree, b: &DataTree) {
-        assert_eq!(a.node_count(), b.node_count());
-        assert_eq!(a.nodes, b.nodes);
-        assert_eq!(a.sessions, b.sessions);
-        assert_eq!(a.ephemerals, b.ephemerals);
-        assert_eq!(a.containers, b.containers);
-        assert_eq!(a.ttls, b.ttls);
     }
 
     #[test]
@@ -270,10 +313,16 @@ mod tests {
         assert_eq!(back.to_snapshot_bytes(), bytes, "deterministic");
         let s1 = crate::tree::session_id_for(1);
         assert_eq!(back.get_ephemerals(s1, "/"), vec!["/a/e".to_string()]);
-        assert_eq!(back.reap_candidates(i64::MAX), vec!["/c".to_string(), "/t/0000000000".to_string()]);
+        assert_eq!(
+            back.reap_candidates(i64::MAX),
+            vec!["/c".to_string(), "/t/0000000000".to_string()]
+        );
         assert_eq!(back.sessions().len(), 2);
         let fresh = DataTree::new();
-        assert_same(&fresh, &DataTree::from_snapshot_bytes(&fresh.to_snapshot_bytes()).expect("x"));
+        assert_same(
+            &fresh,
+            &DataTree::from_snapshot_bytes(&fresh.to_snapshot_bytes()).expect("x"),
+        );
     }
 
     #[test]
@@ -288,7 +337,10 @@ mod tests {
     fn truncated_or_flipped_bytes_never_panic() {
         let bytes = sample().to_snapshot_bytes();
         for len in 0..bytes.len() {
-            assert!(DataTree::from_snapshot_bytes(&bytes[..len]).is_err(), "len {len}");
+            assert!(
+                DataTree::from_snapshot_bytes(&bytes[..len]).is_err(),
+                "len {len}"
+            );
         }
         for i in 0..bytes.len() {
             for bit in [0x01u8, 0x80] {

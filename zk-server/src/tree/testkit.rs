@@ -134,6 +134,18 @@ impl Kit {
 
     /// (path, kind) of the last command's events.
     pub fn events(&self) -> Vec<(String, super::ChangeKind)> {
-        self.events.iter().map(|e| (e.path.clone(), e.kind)).collect()
+        self.events
+            .iter()
+            .map(|e| (e.path.clone(), e.kind))
+            .collect()
     }
+}
+
+/// Every piece of state of two trees (nodes, sessions, all indexes) is equal.
+pub fn assert_same(a: &DataTree, b: &DataTree) {
+    assert_eq!(a.nodes, b.nodes);
+    assert_eq!(a.sessions, b.sessions);
+    assert_eq!(a.ephemerals, b.ephemerals);
+    assert_eq!(a.containers, b.containers);
+    assert_eq!(a.ttls, b.ttls);
 }
