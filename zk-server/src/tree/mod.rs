@@ -49,7 +49,8 @@ pub struct SessionInfo {
 /// functions that add or remove nodes, so no operation scans the whole tree.
 ///
 /// Serde (de)serialises through the snapshot record, so a deserialised tree has all its
-/// indexes rebuilt and checked.
+/// indexes rebuilt and checked (serialising clones the tree first: prefer
+/// [`DataTree::to_snapshot_bytes`], which does not).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(into = "snapshot::SnapshotV1", try_from = "snapshot::SnapshotV1")]
 pub struct DataTree {
