@@ -4,6 +4,8 @@
 use std::io::Cursor;
 
 pub mod log_store;
+#[cfg(test)]
+mod restart_tests;
 pub mod state_machine;
 #[cfg(test)]
 mod storage_suite;

@@ -322,3 +322,131 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::tree::Command;
+    use openraft::{CommittedLeaderId, Membership};
+    use std::collections::BTreeSet;
+
+    fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn entries() -> Vec<Entry<TypeConfig>> {
+        vec![
+            Entry {
+                log_id: log_id(1, 1),
+                payload: EntryPayload::Membership(Membership::new(
+                    vec![BTreeSet::from([1, 2, 3])],
+                    None,
+                )),
+            },
+            Entry {
+                log_id: log_id(1, 2),
+                payload: EntryPayload::Blank,
+            },
+            Entry {
+                log_id: log_id(1, 3),
+                payload: EntryPayload::Normal(Command::CloseSession { session: 7 }),
+            },
+        ]
+    }
+
+    fn open(dir: &Path) -> (StateMachine, Arc<Shared>) {
+        let shared = Arc::new(Shared::new());
+        (StateMachine::open(dir, shared.clone()).unwrap(), shared)
+    }
+
+    #[tokio::test]
+    async fn apply_advances_applied_and_membership() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, shared) = open(dir.path());
+        let mut rx = shared.applied.subscribe();
+        let out = sm.apply(entries()).await.unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], ApplyResult::Nothing);
+        assert_eq!(shared.applied_zxid(), 3);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 3);
+        let (applied, mem) = sm.applied_state().await.unwrap();
+        assert_eq!(applied, Some(log_id(1, 3)));
+        assert_eq!(mem.log_id(), &Some(log_id(1, 1)));
+        assert!(sm.get_current_snapshot().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn built_snapshot_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _shared) = open(dir.path());
+        sm.apply(entries()).await.unwrap();
+        let built = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(built.meta.last_log_id, Some(log_id(1, 3)));
+        drop(sm);
+
+        let (mut sm, shared) = open(dir.path());
+        assert_eq!(shared.applied_zxid(), 3);
+        let (applied, mem) = sm.applied_state().await.unwrap();
+        assert_eq!(applied, Some(log_id(1, 3)));
+        assert_eq!(mem, built.meta.last_membership);
+        let cur = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, built.meta);
+        assert_eq!(cur.snapshot.into_inner(), built.snapshot.into_inner());
+    }
+
+    #[tokio::test]
+    async fn installed_snapshot_replaces_state_and_survives_reopen() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let (mut leader, _) = open(leader_dir.path());
+        leader.apply(entries()).await.unwrap();
+        let snap = leader
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, shared) = open(dir.path());
+        let mut rx = sm.begin_receiving_snapshot().await.unwrap();
+        *rx = *snap.snapshot;
+        sm.install_snapshot(&snap.meta, rx).await.unwrap();
+        assert_eq!(shared.applied_zxid(), 3);
+        assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 3)));
+        drop(sm);
+
+        let (mut sm, shared) = open(dir.path());
+        assert_eq!(shared.applied_zxid(), 3);
+        let cur = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(cur.meta, snap.meta);
+    }
+
+    #[tokio::test]
+    async fn corrupt_newest_snapshot_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut sm, _) = open(dir.path());
+        sm.apply(entries()).await.unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        drop(sm);
+        let path = dir.path().join("snapshot-00000000000000000003.snap");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[30] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = StateMachine::open(dir.path(), Arc::new(Shared::new()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("snapshot-00000000000000000003.snap"), "{err}");
+    }
+}
