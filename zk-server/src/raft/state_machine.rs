@@ -2,8 +2,7 @@
 //! fires watches, and builds / installs snapshots ([`StateMachine`], [`SnapshotBuilder`]).
 //!
 //! Ordering (see `state.rs`): an entry is applied under the tree's write lock and its
-//! watch events are triggered before that lock is released; `shared.applied` advances
-//! after. The last applied log id and membership are updated under the same write lock,
+//! watch events are triggered and `shared.applied` advances before that lock is released. The last applied log id and membership are updated under the same write lock,
 //! so a snapshot built under the read lock sees a tree and a log id that match.
 //!
 //! Persistence: the tree is not written on apply. It is persisted by snapshots (built or
@@ -249,10 +248,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         ApplyResult::Nothing
                     }
                 };
+                // Advanced under the write lock too: a read (under the read lock)
+                // reports exactly the zxid of the state it saw.
+                self.shared.applied.send_replace(zxid);
                 drop(tree);
                 out.push(result);
             }
-            self.shared.applied.send_replace(zxid);
         }
         Ok(out)
     }
