@@ -38,6 +38,9 @@ pub struct Config {
     pub tick_ms: u64,
     /// Take a snapshot every this many log entries.
     pub snapshot_every: u64,
+    /// Roll the log to a new segment file past this size; segments wholly covered by a
+    /// snapshot are deleted.
+    pub log_segment_bytes: u64,
     /// How often the leader looks for empty containers and expired TTL nodes (ms).
     pub reap_interval_ms: u64,
     /// Raft heartbeat interval (ms).
@@ -57,6 +60,7 @@ impl Default for Config {
             max_data_bytes: 1024 * 1024,
             tick_ms: 2000,
             snapshot_every: 10_000,
+            log_segment_bytes: 64 << 20,
             reap_interval_ms: 1000,
             heartbeat_ms: 100,
             election_timeout_ms: (500, 1000),
@@ -128,6 +132,7 @@ struct FileConfig {
     max_data_bytes: Option<usize>,
     tick_ms: Option<u64>,
     snapshot_every: Option<u64>,
+    log_segment_bytes: Option<u64>,
     reap_interval_ms: Option<u64>,
     heartbeat_ms: Option<u64>,
     election_timeout_min_ms: Option<u64>,
@@ -152,6 +157,7 @@ impl Args {
             set(&mut c.max_data_bytes, f.max_data_bytes);
             set(&mut c.tick_ms, f.tick_ms);
             set(&mut c.snapshot_every, f.snapshot_every);
+            set(&mut c.log_segment_bytes, f.log_segment_bytes);
             set(&mut c.reap_interval_ms, f.reap_interval_ms);
             set(&mut c.heartbeat_ms, f.heartbeat_ms);
             set(&mut c.election_timeout_ms.0, f.election_timeout_min_ms);
@@ -187,6 +193,9 @@ impl Config {
         }
         if self.snapshot_every == 0 {
             return bad("snapshot_every must be > 0");
+        }
+        if self.log_segment_bytes < 4096 {
+            return bad("log_segment_bytes must be at least 4096");
         }
         if self.heartbeat_ms == 0 || self.election_timeout_ms.0 <= self.heartbeat_ms {
             return bad("election timeout must exceed the heartbeat interval");

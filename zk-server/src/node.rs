@@ -25,6 +25,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::{BasicNode, Raft};
 use crate::session::expiry::SessionTracker;
 use crate::state::Shared;
+use crate::storage::wal::WalOptions;
 use crate::storage::SyncMode;
 use crate::tree::{ApplyResult, Command};
 
@@ -93,10 +94,14 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     };
 
     let shared = Arc::new(Shared::new());
-    let log_store = LogStore::open(&data_dir.join("log"), sync)
+    let wal = WalOptions {
+        sync,
+        segment_bytes: config.log_segment_bytes,
+    };
+    let log_store = LogStore::open_with(&data_dir.join("log"), wal)
         .await
         .map_err(|e| ServerError::Storage(e.to_string()))?;
-    let state_machine = StateMachine::open(&data_dir.join("snapshots"), shared.clone())
+    let state_machine = StateMachine::open_with(&data_dir.join("snapshots"), shared.clone(), sync)
         .map_err(|e| ServerError::Storage(e.to_string()))?;
 
     let raft_config = openraft::Config {
