@@ -34,11 +34,17 @@ async fn snapshot_purge_and_restart_restore_the_same_tree() {
         .await
         .expect("start");
         let c = client(&s).await;
-        c.create("/d", "", &CreateOptions::persistent()).await.expect("create");
+        c.create("/d", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
         for i in 0..300 {
-            c.create(&format!("/d/n{i:03}"), vec![b'v'; 100], &CreateOptions::persistent())
-                .await
-                .expect("create");
+            c.create(
+                &format!("/d/n{i:03}"),
+                vec![b'v'; 100],
+                &CreateOptions::persistent(),
+            )
+            .await
+            .expect("create");
         }
         for i in 0..300 {
             if i % 3 == 0 {
@@ -48,10 +54,16 @@ async fn snapshot_purge_and_restart_restore_the_same_tree() {
             }
         }
         let (seq, _) = c
-            .create("/d/seq-", "", &CreateOptions::new(CreateMode::PersistentSequential))
+            .create(
+                "/d/seq-",
+                "",
+                &CreateOptions::new(CreateMode::PersistentSequential),
+            )
             .await
             .expect("seq");
-        c.create("/d/eph", "", &CreateOptions::ephemeral()).await.expect("eph");
+        c.create("/d/eph", "", &CreateOptions::ephemeral())
+            .await
+            .expect("eph");
         let before: Vec<_> = {
             let (mut kids, st) = c.get_children("/d").await.expect("children");
             kids.sort();
@@ -83,7 +95,11 @@ async fn snapshot_purge_and_restart_restore_the_same_tree() {
         }
         // Sequence numbers continue from the restored cversion.
         let (seq2, _) = c2
-            .create("/d/seq-", "", &CreateOptions::new(CreateMode::PersistentSequential))
+            .create(
+                "/d/seq-",
+                "",
+                &CreateOptions::new(CreateMode::PersistentSequential),
+            )
             .await
             .expect("seq");
         assert!(seq2 > seq, "{seq2} after {seq}");

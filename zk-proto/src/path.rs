@@ -61,7 +61,10 @@ pub fn validate(path: &str, sequential: bool) -> Result<(), InvalidPath> {
         }
     }
     if path.chars().any(forbidden) {
-        return Err(invalid(path, "control or reserved unicode characters are not allowed"));
+        return Err(invalid(
+            path,
+            "control or reserved unicode characters are not allowed",
+        ));
     }
     Ok(())
 }

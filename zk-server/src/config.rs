@@ -93,7 +93,11 @@ impl Config {
 
 /// `zk-server` command line.
 #[derive(Debug, Parser, Default)]
-#[command(name = "zk-server", version, about = "A ZooKeeper-class coordination server on openraft")]
+#[command(
+    name = "zk-server",
+    version,
+    about = "A ZooKeeper-class coordination server on openraft"
+)]
 pub struct Args {
     /// TOML file with the same keys as the flags (data_dir, client_addr, ...); flags win.
     #[arg(long, value_name = "FILE")]
@@ -184,7 +188,11 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 impl Config {
     /// Rejects values the server cannot run with.
     pub fn validate(&self) -> Result<(), ServerError> {
-        let bad = |m: &str| Err(ServerError::Config { message: m.to_string() });
+        let bad = |m: &str| {
+            Err(ServerError::Config {
+                message: m.to_string(),
+            })
+        };
         if self.tick_ms == 0 {
             return bad("tick_ms must be > 0");
         }
@@ -215,8 +223,11 @@ mod tests {
     fn flags_override_file_override_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("zk.toml");
-        std::fs::write(&file, "data_dir = \"/from/file\"\ntick_ms = 500\nsync = \"never\"\n")
-            .expect("write");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\ntick_ms = 500\nsync = \"never\"\n",
+        )
+        .expect("write");
         let args = Args {
             config: Some(file),
             tick_ms: Some(100),

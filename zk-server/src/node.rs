@@ -137,12 +137,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         addr: config.client_addr.clone(),
         source: e,
     })?;
-    let admin_listener = TcpListener::bind(&config.admin_addr)
-        .await
-        .map_err(|e| ServerError::Bind {
-            addr: config.admin_addr.clone(),
-            source: e,
-        })?;
+    let admin_listener =
+        TcpListener::bind(&config.admin_addr)
+            .await
+            .map_err(|e| ServerError::Bind {
+                addr: config.admin_addr.clone(),
+                source: e,
+            })?;
     let admin_addr = admin_listener.local_addr().map_err(|e| ServerError::Bind {
         addr: config.admin_addr.clone(),
         source: e,
@@ -310,7 +311,15 @@ async fn reap_nodes(p: Arc<Pipeline>) {
         let now = prep::now_ms();
         let candidates = p.shared.tree.read().reap_candidates(now);
         for path in candidates {
-            match submit::write(&p.raft, Command::Reap { path: path.clone(), time_ms: now }).await {
+            match submit::write(
+                &p.raft,
+                Command::Reap {
+                    path: path.clone(),
+                    time_ms: now,
+                },
+            )
+            .await
+            {
                 Ok((_, ApplyResult::Reaped(true))) => tracing::debug!(path, "reaped"),
                 Ok(_) => {}
                 Err((code, msg)) => tracing::warn!(%code, msg, path, "reap failed"),

@@ -57,7 +57,10 @@ async fn spawn(dir: &Path, port: u16) -> Proc {
         if tokio::net::TcpStream::connect(&addr).await.is_ok() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "server did not start");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Proc { child, addr }
@@ -87,7 +90,9 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
             let addr = server.addr.clone();
             let acked = acked.clone();
             writers.push(tokio::spawn(async move {
-                let Ok(c) = Client::connect(&addr).await else { return };
+                let Ok(c) = Client::connect(&addr).await else {
+                    return;
+                };
                 for i in 0.. {
                     let path = format!("/w{w}-{i}");
                     match c.create(&path, "v", &CreateOptions::persistent()).await {
@@ -104,7 +109,11 @@ async fn kill_9_under_load_loses_no_acknowledged_write() {
             let _ = w.await;
         }
         let acked = acked.lock().expect("lock").clone();
-        assert!(acked.len() > 20, "the load made progress ({} writes)", acked.len());
+        assert!(
+            acked.len() > 20,
+            "the load made progress ({} writes)",
+            acked.len()
+        );
 
         let server = spawn(dir.path(), port).await;
         let c = Client::connect(&server.addr).await.expect("reconnect");
@@ -127,9 +136,13 @@ async fn torn_tail_is_truncated_and_corruption_refuses_to_start() {
         let server = spawn(dir.path(), port).await;
         let c = Client::connect(&server.addr).await.expect("connect");
         for i in 0..50 {
-            c.create(&format!("/n{i}"), vec![b'x'; 200], &CreateOptions::persistent())
-                .await
-                .expect("create");
+            c.create(
+                &format!("/n{i}"),
+                vec![b'x'; 200],
+                &CreateOptions::persistent(),
+            )
+            .await
+            .expect("create");
         }
         drop(c);
         drop(server); // kill -9
@@ -138,11 +151,16 @@ async fn torn_tail_is_truncated_and_corruption_refuses_to_start() {
         let files = log_files(dir.path());
         let last = files.last().expect("a log file").clone();
         let len = std::fs::metadata(&last).expect("meta").len();
-        let f = std::fs::OpenOptions::new().write(true).open(&last).expect("open");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&last)
+            .expect("open");
         f.set_len(len - 100).expect("truncate");
         drop(f);
         let server = spawn(dir.path(), port).await;
-        let c = Client::connect(&server.addr).await.expect("connect after torn tail");
+        let c = Client::connect(&server.addr)
+            .await
+            .expect("connect after torn tail");
         assert!(c.exists("/n0").await.expect("exists").is_some());
         assert!(c.exists("/n48").await.expect("exists").is_some());
         drop(c);
@@ -163,9 +181,16 @@ async fn torn_tail_is_truncated_and_corruption_refuses_to_start() {
         .expect("join");
         assert!(!out.status.success(), "a corrupt log must stop the server");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let name = target.file_name().expect("name").to_string_lossy().to_string();
+        let name = target
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
         assert!(stderr.contains(&name), "error names the file: {stderr}");
-        assert!(stderr.contains("offset"), "error names the offset: {stderr}");
+        assert!(
+            stderr.contains("offset"),
+            "error names the offset: {stderr}"
+        );
     })
     .await
     .expect("bounded");

@@ -25,7 +25,8 @@ impl SessionService {
 }
 
 /// The server half of a session stream.
-pub type SessionStream = Pin<Box<dyn Stream<Item = Result<ServerMessage, Status>> + Send + 'static>>;
+pub type SessionStream =
+    Pin<Box<dyn Stream<Item = Result<ServerMessage, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl ZooKeeper for SessionService {

@@ -42,20 +42,30 @@ fn check_data(op: &str, p: &str, data: &Bytes, max: usize) -> Result<(), Refusal
 }
 
 fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
-    let mode = CreateMode::from_i32(c.mode)
-        .ok_or_else(|| (Code::BadArguments, format!("create {}: unknown create mode {}", c.path, c.mode)))?;
+    let mode = CreateMode::from_i32(c.mode).ok_or_else(|| {
+        (
+            Code::BadArguments,
+            format!("create {}: unknown create mode {}", c.path, c.mode),
+        )
+    })?;
     check_path("create", &c.path, mode.is_sequential())?;
     check_data("create", &c.path, &c.data, max)?;
     if mode.is_ttl() && (c.ttl_ms <= 0 || c.ttl_ms > 0xFF_FFFF_FFFF) {
         return Err((
             Code::BadArguments,
-            format!("create {}: TTL must be between 1 and {} ms, got {}", c.path, 0xFF_FFFF_FFFF_i64, c.ttl_ms),
+            format!(
+                "create {}: TTL must be between 1 and {} ms, got {}",
+                c.path, 0xFF_FFFF_FFFF_i64, c.ttl_ms
+            ),
         ));
     }
     if !mode.is_ttl() && c.ttl_ms != 0 {
         return Err((
             Code::BadArguments,
-            format!("create {}: a TTL is only valid for TTL create modes", c.path),
+            format!(
+                "create {}: a TTL is only valid for TTL create modes",
+                c.path
+            ),
         ));
     }
     Ok(TxnOp::Create {
@@ -123,7 +133,13 @@ pub fn prepare(session: i64, req: &pb::Request, max_data_bytes: usize) -> Prepar
             let mut total = 0usize;
             for (i, op) in m.ops.iter().enumerate() {
                 let Some(inner) = &op.op else {
-                    return Prepared::Rejected(multi_reject(req.xid, i, m.ops.len(), Code::BadArguments, format!("multi op {i}: empty operation")));
+                    return Prepared::Rejected(multi_reject(
+                        req.xid,
+                        i,
+                        m.ops.len(),
+                        Code::BadArguments,
+                        format!("multi op {i}: empty operation"),
+                    ));
                 };
                 match write_op(inner, max_data_bytes) {
                     Ok(op) => {
@@ -155,17 +171,18 @@ pub fn prepare(session: i64, req: &pb::Request, max_data_bytes: usize) -> Prepar
         ReqOp::GetChildren(r) => {
             read_path("get_children", &r.path).map_or_else(reject, |_| Prepared::Read)
         }
-        ReqOp::AddWatch(r) => read_path("add_watch", &r.path).map_or_else(reject, |_| Prepared::Read),
+        ReqOp::AddWatch(r) => {
+            read_path("add_watch", &r.path).map_or_else(reject, |_| Prepared::Read)
+        }
         ReqOp::RemoveWatches(r) => {
             read_path("remove_watches", &r.path).map_or_else(reject, |_| Prepared::Read)
         }
         ReqOp::GetAllChildrenNumber(r) => {
             read_path("get_all_children_number", &r.path).map_or_else(reject, |_| Prepared::Read)
         }
-        ReqOp::MultiRead(_)
-        | ReqOp::Ping(_)
-        | ReqOp::SetWatches(_)
-        | ReqOp::GetEphemerals(_) => Prepared::Read,
+        ReqOp::MultiRead(_) | ReqOp::Ping(_) | ReqOp::SetWatches(_) | ReqOp::GetEphemerals(_) => {
+            Prepared::Read
+        }
     }
 }
 
@@ -228,10 +245,21 @@ mod tests {
     #[test]
     fn writes_become_commands() {
         match prepare(9, &create("/q/", b"x", 2, 0), 10) {
-            Prepared::Write(Command::Txn { session, ops, multi, .. }) => {
+            Prepared::Write(Command::Txn {
+                session,
+                ops,
+                multi,
+                ..
+            }) => {
                 assert_eq!(session, 9);
                 assert!(!multi);
-                assert!(matches!(&ops[0], TxnOp::Create { mode: CreateMode::PersistentSequential, .. }));
+                assert!(matches!(
+                    &ops[0],
+                    TxnOp::Create {
+                        mode: CreateMode::PersistentSequential,
+                        ..
+                    }
+                ));
             }
             other => panic!("{other:?}"),
         }
@@ -243,14 +271,31 @@ mod tests {
             xid: 3,
             op: Some(ReqOp::Multi(pb::MultiRequest {
                 ops: vec![
-                    pb::Op { op: Some(pb::op::Op::Check(pb::CheckRequest { path: "/a".into(), version: 1 })) },
-                    pb::Op { op: Some(pb::op::Op::Delete(pb::DeleteRequest { path: "bad".into(), version: -1 })) },
-                    pb::Op { op: Some(pb::op::Op::Delete(pb::DeleteRequest { path: "/c".into(), version: -1 })) },
+                    pb::Op {
+                        op: Some(pb::op::Op::Check(pb::CheckRequest {
+                            path: "/a".into(),
+                            version: 1,
+                        })),
+                    },
+                    pb::Op {
+                        op: Some(pb::op::Op::Delete(pb::DeleteRequest {
+                            path: "bad".into(),
+                            version: -1,
+                        })),
+                    },
+                    pb::Op {
+                        op: Some(pb::op::Op::Delete(pb::DeleteRequest {
+                            path: "/c".into(),
+                            version: -1,
+                        })),
+                    },
                 ],
             })),
         };
         let r = rejected(prepare(1, &req, 10));
-        let Some(pb::response::Result::Multi(m)) = r.result else { panic!("multi result") };
+        let Some(pb::response::Result::Multi(m)) = r.result else {
+            panic!("multi result")
+        };
         let codes: Vec<i32> = m.results.iter().map(|r| r.err).collect();
         assert_eq!(codes, vec![0, -8, -2]);
     }

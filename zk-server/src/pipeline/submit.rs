@@ -26,14 +26,18 @@ pub async fn submit(raft: &Raft, cmd: Command) -> Completion {
                 Ok(Ok(resp)) => Ok((resp.log_id.index as i64, resp.data)),
                 Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err((
                     Code::ConnectionLoss,
-                    format!("this server is not the leader (leader: {:?}); retry", f.leader_id),
+                    format!(
+                        "this server is not the leader (leader: {:?}); retry",
+                        f.leader_id
+                    ),
                 )),
                 Ok(Err(e)) => Err((Code::SystemError, format!("write failed: {e}"))),
                 Err(_) => Err((Code::ConnectionLoss, "server is shutting down".to_string())),
             }
         }
         .boxed(),
-        Err(e) => futures::future::ready(Err((Code::ConnectionLoss, format!("raft stopped: {e}")))).boxed(),
+        Err(e) => futures::future::ready(Err((Code::ConnectionLoss, format!("raft stopped: {e}"))))
+            .boxed(),
     }
 }
 
@@ -56,11 +60,19 @@ pub async fn sync(raft: &Raft) -> Result<(), Failure> {
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                 return Err((
                     Code::ConnectionLoss,
-                    format!("this server is not the leader (leader: {:?}); retry", f.leader_id),
+                    format!(
+                        "this server is not the leader (leader: {:?}); retry",
+                        f.leader_id
+                    ),
                 ))
             }
-            Err(RaftError::Fatal(e)) => return Err((Code::ConnectionLoss, format!("raft stopped: {e}"))),
+            Err(RaftError::Fatal(e)) => {
+                return Err((Code::ConnectionLoss, format!("raft stopped: {e}")))
+            }
         }
     }
-    Err((Code::OperationTimeout, "sync: no quorum confirmed leadership".into()))
+    Err((
+        Code::OperationTimeout,
+        "sync: no quorum confirmed leadership".into(),
+    ))
 }

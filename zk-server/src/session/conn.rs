@@ -16,7 +16,9 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, Stream, StreamExt};
 use tonic::Status;
-use zk_proto::pb::{self, client_message::Kind as In, server_message::Kind as OutKind, ServerMessage};
+use zk_proto::pb::{
+    self, client_message::Kind as In, server_message::Kind as OutKind, ServerMessage,
+};
 use zk_proto::Code;
 
 use super::expiry::Liveness;
@@ -89,8 +91,23 @@ async fn handshake(
             .timeout_ms
             .clamp(cfg.min_session_timeout_ms(), cfg.max_session_timeout_ms());
         let password: [u8; 16] = rand::random();
-        match submit::write(&p.raft, Command::CreateSession { timeout_ms, password }).await {
-            Ok((_, ApplyResult::SessionCreated { id, timeout_ms, password })) => {
+        match submit::write(
+            &p.raft,
+            Command::CreateSession {
+                timeout_ms,
+                password,
+            },
+        )
+        .await
+        {
+            Ok((
+                _,
+                ApplyResult::SessionCreated {
+                    id,
+                    timeout_ms,
+                    password,
+                },
+            )) => {
                 let live = p.tracker.track(id, timeout_ms);
                 tracing::debug!(session = format!("{id:#x}"), timeout_ms, "session created");
                 (id, password, timeout_ms, live)
@@ -116,7 +133,10 @@ async fn handshake(
                 (c.session_id, info.password, info.timeout_ms, live)
             }
             _ => {
-                tracing::debug!(session = format!("{:#x}", c.session_id), "reattach refused: expired or bad password");
+                tracing::debug!(
+                    session = format!("{:#x}", c.session_id),
+                    "reattach refused: expired or bad password"
+                );
                 out.push(ServerMessage {
                     kind: Some(OutKind::Connected(pb::ConnectResponse {
                         session_id: 0,
@@ -254,7 +274,9 @@ impl Conn {
                                 p.shared.applied_zxid(),
                                 pb::response::Result::Sync(pb::SyncResponse { path }),
                             ),
-                            Err((code, msg)) => reply::error(xid, p.shared.applied_zxid(), code, msg),
+                            Err((code, msg)) => {
+                                reply::error(xid, p.shared.applied_zxid(), code, msg)
+                            }
                         };
                         Done::Reply(reply::message(resp))
                     }
@@ -298,5 +320,10 @@ impl Conn {
 
 /// The error reply for a request that cannot be served because the session is gone.
 pub fn session_expired(xid: i64, zxid: i64) -> ServerMessage {
-    reply::message(reply::error(xid, zxid, Code::SessionExpired, "session expired"))
+    reply::message(reply::error(
+        xid,
+        zxid,
+        Code::SessionExpired,
+        "session expired",
+    ))
 }

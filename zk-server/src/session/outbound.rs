@@ -59,7 +59,10 @@ impl Outbound {
             let mut q = self.inner.queue.lock();
             if q.len() >= self.inner.limit {
                 drop(q);
-                tracing::warn!(limit = self.inner.limit, "client is not reading; closing its connection");
+                tracing::warn!(
+                    limit = self.inner.limit,
+                    "client is not reading; closing its connection"
+                );
                 self.inner.overflowed.store(true, Ordering::Release);
                 self.close();
                 return false;

@@ -166,13 +166,18 @@ impl WatchManager {
         for ev in events {
             let (event_type, one_shot): (EventType, &[WatchKind]) = match ev.kind {
                 ChangeKind::Created => (EventType::NodeCreated, &[WatchKind::Data]),
-                ChangeKind::Deleted => (EventType::NodeDeleted, &[WatchKind::Data, WatchKind::Child]),
+                ChangeKind::Deleted => {
+                    (EventType::NodeDeleted, &[WatchKind::Data, WatchKind::Child])
+                }
                 ChangeKind::DataChanged => (EventType::NodeDataChanged, &[WatchKind::Data]),
-                ChangeKind::ChildrenChanged => (EventType::NodeChildrenChanged, &[WatchKind::Child]),
+                ChangeKind::ChildrenChanged => {
+                    (EventType::NodeChildrenChanged, &[WatchKind::Child])
+                }
             };
             let mut targets: HashSet<i64> = HashSet::new();
             for &kind in one_shot {
-                if let Some(sessions) = inner.tables.get_mut(&kind).and_then(|t| t.remove(&ev.path)) {
+                if let Some(sessions) = inner.tables.get_mut(&kind).and_then(|t| t.remove(&ev.path))
+                {
                     for s in &sessions {
                         if let Some(regs) = inner.by_session.get_mut(s) {
                             regs.remove(&(kind, ev.path.clone()));
@@ -181,7 +186,11 @@ impl WatchManager {
                     targets.extend(sessions);
                 }
             }
-            if let Some(s) = inner.tables.get(&WatchKind::Persistent).and_then(|t| t.get(&ev.path)) {
+            if let Some(s) = inner
+                .tables
+                .get(&WatchKind::Persistent)
+                .and_then(|t| t.get(&ev.path))
+            {
                 targets.extend(s.iter().copied());
             }
             if ev.kind != ChangeKind::ChildrenChanged && inner.recursive > 0 {
@@ -313,7 +322,10 @@ mod tests {
         m.add(1, WatchKind::PersistentRecursive, "/p");
         m.trigger(
             3,
-            &[ev("/p/c", ChangeKind::Created), ev("/p", ChangeKind::ChildrenChanged)],
+            &[
+                ev("/p/c", ChangeKind::Created),
+                ev("/p", ChangeKind::ChildrenChanged),
+            ],
         );
         let got = drain(&out).await;
         assert_eq!(
