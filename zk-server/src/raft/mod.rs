@@ -3,6 +3,16 @@
 
 use std::io::Cursor;
 
+pub mod log_store;
+#[cfg(test)]
+mod restart_tests;
+pub mod state_machine;
+#[cfg(test)]
+mod storage_suite;
+
+pub use log_store::LogStore;
+pub use state_machine::{SnapshotBuilder, StateMachine};
+
 use crate::tree::{ApplyResult, Command};
 
 pub use openraft::BasicNode;

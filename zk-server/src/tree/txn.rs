@@ -43,7 +43,10 @@ impl CreateMode {
     }
     /// True for the ephemeral variants.
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
     /// True for the TTL variants.
     pub fn is_ttl(self) -> bool {
@@ -65,10 +68,20 @@ pub enum TxnOp {
         /// Milliseconds, only for TTL modes (> 0).
         ttl_ms: i64,
     },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Bytes, version: i32 },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Bytes,
+        version: i32,
+    },
     /// Only inside a multi: fails with BadVersion / NoNode, changes nothing.
-    Check { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
 }
 
 /// A log entry's payload: the raft `D` type.
@@ -140,10 +153,15 @@ impl TreeError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OpOutput {
     /// The actual path (with the sequence suffix) and the new node's Stat.
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
     /// The node's Stat after the write.
-    DataSet { stat: Stat },
+    DataSet {
+        stat: Stat,
+    },
     Checked,
 }
 
@@ -151,7 +169,11 @@ pub enum OpOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ApplyResult {
     /// A new session.
-    SessionCreated { id: i64, timeout_ms: u32, password: [u8; 16] },
+    SessionCreated {
+        id: i64,
+        timeout_ms: u32,
+        password: [u8; 16],
+    },
     /// `Ok` if the session existed and is now closed; `Err(SessionExpired)` otherwise.
     SessionClosed(Result<(), TreeError>),
     /// A single op's result.

@@ -1,0 +1,278 @@
+//! Sessions against a real server: expiry removes ephemerals and fires watches,
+//! reattach (and its refusal), session state, reconnect across a server restart with
+//! watch re-registration, and sessions surviving a restart.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tests::raw::{self, RawSession};
+use tests::{bounded, client, eventually, server};
+use zk_client::{Client, Code, CreateOptions, EventType, SessionState};
+use zk_proto::pb;
+
+async fn raw_session(addr: &str, timeout_ms: u32) -> RawSession {
+    raw::open(
+        addr,
+        pb::ConnectRequest {
+            session_id: 0,
+            password: Default::default(),
+            timeout_ms,
+            last_zxid_seen: 0,
+        },
+    )
+    .await
+    .expect("raw session")
+}
+
+fn create_ephemeral(path: &str) -> pb::request::Op {
+    pb::request::Op::Create(pb::CreateRequest {
+        path: path.into(),
+        data: Default::default(),
+        mode: pb::CreateMode::Ephemeral as i32,
+        ttl_ms: 0,
+    })
+}
+
+#[tokio::test]
+async fn expiry_removes_ephemerals_and_fires_watches() {
+    bounded(30, async {
+        let s = server().await;
+        let observer = client(&s).await;
+        let mut gone = raw_session(&s.connect_string(), 400).await;
+        assert_eq!(gone.connected.timeout_ms, 400);
+        let r = gone.call(1, create_ephemeral("/lease")).await.expect("create");
+        assert_eq!(r.err, 0, "{}", r.message);
+        let (stat, deleted) = observer.exists_and_watch("/lease").await.expect("watch");
+        assert_eq!(stat.expect("exists").ephemeral_owner, gone.connected.session_id);
+        // The client vanishes without closing its session.
+        let (id, password) = (gone.connected.session_id, gone.connected.password.clone());
+        drop(gone);
+        let ev = tokio::time::timeout(Duration::from_secs(5), deleted)
+            .await
+            .expect("ephemeral removed on expiry");
+        assert_eq!(ev.event_type, EventType::NodeDeleted);
+        assert!(observer.exists("/lease").await.expect("exists").is_none());
+
+        // Reattaching to the expired session is refused, never silently renewed.
+        let refused = raw::open(
+            &s.connect_string(),
+            pb::ConnectRequest {
+                session_id: id,
+                password: password.clone(),
+                timeout_ms: 400,
+                last_zxid_seen: 0,
+            },
+        )
+        .await
+        .expect("a connect response");
+        assert_eq!(refused.connected.timeout_ms, 0);
+        let e = Client::builder()
+            .servers(&s.connect_string())
+            .session(id, password.to_vec())
+            .connect()
+            .await
+            .expect_err("expired");
+        assert_eq!(e.code(), Code::SessionExpired);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn session_timeout_is_negotiated_within_ticks() {
+    bounded(20, async {
+        let s = server().await; // tick 100 ms: [200, 2000] ms
+        let low = raw_session(&s.connect_string(), 1).await;
+        assert_eq!(low.connected.timeout_ms, 200);
+        let high = raw_session(&s.connect_string(), 600_000).await;
+        assert_eq!(high.connected.timeout_ms, 2000);
+        let c = Client::builder()
+            .servers(&s.connect_string())
+            .session_timeout(Duration::from_millis(1500))
+            .connect()
+            .await
+            .expect("connect");
+        assert_eq!(c.session_timeout(), Duration::from_millis(1500));
+        assert!(c.session_lease() > tokio::time::Instant::now());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused() {
+    bounded(20, async {
+        let s = server().await;
+        let c = client(&s).await;
+        let e = Client::builder()
+            .servers(&s.connect_string())
+            .session(c.session_id(), vec![0u8; 16])
+            .connect()
+            .await
+            .expect_err("bad password");
+        assert_eq!(e.code(), Code::SessionExpired);
+        // The real session is untouched.
+        c.exists("/").await.expect("still alive");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reconnect_reattaches_the_session_and_rearms_watches() {
+    bounded(60, async {
+        let mut s = server().await;
+        let c = Client::builder()
+            .servers(&s.connect_string())
+            .session_timeout(Duration::from_secs(2))
+            .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+            .connect()
+            .await
+            .expect("connect");
+        let id = c.session_id();
+        let mut states = c.state();
+        assert_eq!(states.next().await, Some(SessionState::Connected));
+        c.create("/eph", "", &CreateOptions::ephemeral()).await.expect("ephemeral");
+        c.create("/w", "0", &CreateOptions::persistent()).await.expect("create");
+        let (_, _, data_watch) = c.get_data_and_watch("/w").await.expect("watch");
+        let mut persistent = c.watch("/w", false).await.expect("persistent");
+
+        s.restart().await.expect("restart");
+        let state = tokio::time::timeout(Duration::from_secs(10), states.next()).await.expect("state");
+        assert_eq!(state, Some(SessionState::Disconnected));
+        let state = tokio::time::timeout(Duration::from_secs(10), states.next()).await.expect("state");
+        assert_eq!(state, Some(SessionState::Connected));
+        assert_eq!(c.session_id(), id, "same session after reconnect");
+        assert!(c.exists("/eph").await.expect("exists").is_some(), "ephemeral survived");
+
+        let other = client(&s).await;
+        other.set_data("/w", "1", None).await.expect("set");
+        let ev = tokio::time::timeout(Duration::from_secs(5), data_watch).await.expect("re-armed data watch");
+        assert_eq!(ev.event_type, EventType::NodeDataChanged);
+        let ev = tokio::time::timeout(Duration::from_secs(5), persistent.next())
+            .await
+            .expect("re-armed persistent watch")
+            .expect("stream");
+        assert_eq!(ev.event_type, EventType::NodeDataChanged);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn set_watches_fires_what_was_missed_since_the_last_zxid() {
+    bounded(30, async {
+        let s = server().await;
+        let c = client(&s).await;
+        c.create("/changed", "0", &CreateOptions::persistent()).await.expect("create");
+        c.create("/same", "0", &CreateOptions::persistent()).await.expect("create");
+        c.create("/kids", "", &CreateOptions::persistent()).await.expect("create");
+        let seen = c.exists("/kids").await.expect("exists").expect("kids").pzxid;
+        c.set_data("/changed", "1", None).await.expect("set");
+        c.create("/kids/new", "", &CreateOptions::persistent()).await.expect("create");
+        let mut r = raw_session(&s.connect_string(), 2000).await;
+        r.tx.send(pb::ClientMessage {
+            kind: Some(pb::client_message::Kind::Request(pb::Request {
+                xid: 1,
+                op: Some(pb::request::Op::SetWatches(pb::SetWatchesRequest {
+                    relative_zxid: seen,
+                    data_watches: vec!["/changed".into(), "/same".into(), "/deleted".into()],
+                    exist_watches: vec!["/kids/new".into()],
+                    child_watches: vec!["/kids".into()],
+                    ..Default::default()
+                })),
+            })),
+        })
+        .await
+        .expect("send");
+        let mut events = Vec::new();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), r.rx.next())
+                .await
+                .expect("message")
+                .expect("stream")
+                .expect("ok");
+            match m.kind {
+                Some(pb::server_message::Kind::Event(e)) => events.push((e.event_type, e.path)),
+                Some(pb::server_message::Kind::Response(resp)) => {
+                    assert_eq!(resp.xid, 1);
+                    assert_eq!(resp.err, 0);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        events.sort();
+        let mut expected = vec![
+            (pb::EventType::NodeDataChanged as i32, "/changed".to_string()),
+            (pb::EventType::NodeDeleted as i32, "/deleted".to_string()),
+            (pb::EventType::NodeCreated as i32, "/kids/new".to_string()),
+            (pb::EventType::NodeChildrenChanged as i32, "/kids".to_string()),
+        ];
+        expected.sort();
+        assert_eq!(events, expected, "the unchanged /same is re-armed silently");
+        // /same was re-armed: a later change fires it.
+        c.set_data("/same", "1", None).await.expect("set");
+        let m = tokio::time::timeout(Duration::from_secs(5), r.rx.next())
+            .await
+            .expect("event")
+            .expect("stream")
+            .expect("ok");
+        match m.kind {
+            Some(pb::server_message::Kind::Event(e)) => {
+                assert_eq!((e.event_type, e.path.as_str()), (pb::EventType::NodeDataChanged as i32, "/same"))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_and_data_survive_a_restart() {
+    bounded(60, async {
+        let mut s = server().await;
+        let mut raw1 = raw_session(&s.connect_string(), 2000).await;
+        let r = raw1.call(1, create_ephemeral("/kept")).await.expect("create");
+        assert_eq!(r.err, 0);
+        let (id, password) = (raw1.connected.session_id, raw1.connected.password.clone());
+        drop(raw1);
+        s.restart().await.expect("restart");
+        // Reattach within the (restarted) timeout: the session and its ephemeral are there.
+        let again = raw::open(
+            &s.connect_string(),
+            pb::ConnectRequest {
+                session_id: id,
+                password,
+                timeout_ms: 2000,
+                last_zxid_seen: 0,
+            },
+        )
+        .await
+        .expect("reattach");
+        assert_eq!(again.connected.session_id, id);
+        let c = client(&s).await;
+        assert!(c.exists("/kept").await.expect("exists").is_some());
+        drop(again);
+        eventually(10, "the abandoned session expires after the restart", || async {
+            c.exists("/kept").await.expect("exists").is_none()
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_ahead_of_the_server_is_refused() {
+    bounded(20, async {
+        let s = server().await;
+        let refused = raw::open(
+            &s.connect_string(),
+            pb::ConnectRequest {
+                session_id: 0,
+                password: Default::default(),
+                timeout_ms: 1000,
+                last_zxid_seen: i64::MAX,
+            },
+        )
+        .await;
+        assert!(refused.is_none(), "a server behind the client must refuse it");
+    })
+    .await;
+}

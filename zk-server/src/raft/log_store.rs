@@ -1,0 +1,452 @@
+//! openraft's log storage on our WAL: [`LogStore`] implements [`RaftLogReader`] and
+//! [`RaftLogStorage`].
+//!
+//! - Entries are postcard-encoded into WAL records (record index = log index). The
+//!   unpurged entries are also kept in memory (a `BTreeMap`) for reads; the WAL is the
+//!   durable copy, read back only on open.
+//! - `append` returns once the entries are readable; the WAL writer calls openraft's
+//!   `LogFlushed` after its group fsync.
+//! - Every write goes through the WAL writer's queue, so all log and vote I/O happens in
+//!   the order openraft issued it: the vote and the purged log id are written (durably,
+//!   in their own meta files) from the writer thread after the appends queued before them
+//!   are durable; `save_vote` and `purge` return after that.
+//! - The committed log id is a hint (any value not above the real one is safe): it is
+//!   written from the writer thread after the entries it covers are durable, coalesced
+//!   to the newest value, without its own fsync. A damaged committed file reads as
+//!   "unknown" with a warning. With it, a restarted node re-applies its committed log at
+//!   once instead of waiting for a leader.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{
+    AnyError, Entry, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogReader, StorageIOError,
+    Vote,
+};
+use parking_lot::{Mutex, RwLock};
+
+use super::{NodeId, TypeConfig};
+use crate::storage::{Completion, MetaFile, StorageError, SyncMode, Wal, WalOptions, WalRecord};
+
+type RaftStorageError = openraft::StorageError<NodeId>;
+
+const VOTE_FILE: &str = "vote.meta";
+const PURGED_FILE: &str = "purged.meta";
+const COMMITTED_FILE: &str = "committed.meta";
+
+/// The raft log of one node (cheap to clone: clones share the same log).
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    sync: SyncMode,
+    wal: Wal,
+    /// Unpurged entries by index.
+    log: RwLock<BTreeMap<u64, Entry<TypeConfig>>>,
+    vote: Mutex<Option<Vote<NodeId>>>,
+    purged: Mutex<Option<LogId<NodeId>>>,
+    committed: Mutex<Option<LogId<NodeId>>>,
+    vote_file: Arc<MetaFile<Vote<NodeId>>>,
+    purged_file: Arc<MetaFile<LogId<NodeId>>>,
+    committed_writer: Arc<CommittedWriter>,
+}
+
+/// Writes the newest committed log id from the WAL writer thread.
+struct CommittedWriter {
+    file: MetaFile<LogId<NodeId>>,
+    /// Sequence number of the newest `save_committed`.
+    newest: AtomicU64,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+impl LogStore {
+    /// Opens (creating) the log in `dir` (a node's `<data-dir>/log`): loads the vote, the
+    /// purged and committed log ids, recovers the WAL, and checks the log has no hole.
+    pub async fn open(dir: &Path, sync: SyncMode) -> Result<LogStore, StorageError> {
+        LogStore::open_with(dir, WalOptions::new(sync)).await
+    }
+
+    /// [`LogStore::open`] with explicit WAL options (segment size).
+    pub async fn open_with(dir: &Path, opts: WalOptions) -> Result<LogStore, StorageError> {
+        crate::storage::ensure_dir(dir)?;
+        let vote_file = MetaFile::<Vote<NodeId>>::new(dir, VOTE_FILE);
+        let purged_file = MetaFile::<LogId<NodeId>>::new(dir, PURGED_FILE);
+        let committed_file = MetaFile::<LogId<NodeId>>::new(dir, COMMITTED_FILE);
+        let vote = vote_file.load()?;
+        let purged = purged_file.load()?;
+        let mut committed = match committed_file.load() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring the committed-log-id hint");
+                None
+            }
+        };
+
+        let (wal, records) = Wal::open(dir, opts)?;
+        let log = decode_log(dir, records, purged)?;
+
+        let last = log.values().next_back().map(|e| e.log_id).or(purged);
+        if let Some(c) = committed {
+            if last.is_none_or(|l| c.index > l.index) {
+                tracing::warn!(
+                    committed = %c,
+                    "the committed-log-id hint is past the end of the log; ignoring it"
+                );
+                committed = None;
+            }
+        }
+        Ok(LogStore {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                sync: opts.sync,
+                wal,
+                log: RwLock::new(log),
+                vote: Mutex::new(vote),
+                purged: Mutex::new(purged),
+                committed: Mutex::new(committed),
+                vote_file: Arc::new(vote_file),
+                purged_file: Arc::new(purged_file),
+                committed_writer: Arc::new(CommittedWriter {
+                    file: committed_file,
+                    newest: AtomicU64::new(0),
+                }),
+            }),
+        })
+    }
+
+    /// The directory of this log.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Makes `entries` readable at once and queues them on the WAL; `done` runs on the
+    /// writer thread once they are durable.
+    fn append_entries(
+        &self,
+        entries: Vec<Entry<TypeConfig>>,
+        done: Completion,
+    ) -> Result<(), StorageError> {
+        let mut records = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let data = postcard::to_allocvec(e).map_err(|source| StorageError::Encode {
+                what: "log entry",
+                source,
+            })?;
+            records.push(WalRecord {
+                index: e.log_id.index,
+                data,
+            });
+        }
+        {
+            let mut log = self.inner.log.write();
+            for e in entries {
+                log.insert(e.log_id.index, e);
+            }
+        }
+        self.inner.wal.submit_append(records, done);
+        Ok(())
+    }
+
+    /// Runs `f` on the WAL writer thread once everything queued before is durable, and
+    /// returns its result.
+    async fn after_flush(
+        &self,
+        f: impl FnOnce() -> Result<(), StorageError> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner.wal.submit_flush(Box::new(move |r| {
+            let _ = tx.send(r.and_then(|()| f()));
+        }));
+        rx.await.map_err(|_| StorageError::WriterGone {
+            path: self.inner.dir.clone(),
+        })?
+    }
+}
+
+/// Decodes the recovered records, drops the purged ones, and checks there is no hole.
+fn decode_log(
+    dir: &Path,
+    records: Vec<WalRecord>,
+    purged: Option<LogId<NodeId>>,
+) -> Result<BTreeMap<u64, Entry<TypeConfig>>, StorageError> {
+    let inconsistent = |reason: String| StorageError::Inconsistent {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let mut log = BTreeMap::new();
+    let mut expect = purged.map(|p| p.index + 1);
+    for r in records {
+        if purged.is_some_and(|p| r.index <= p.index) {
+            continue;
+        }
+        let entry: Entry<TypeConfig> = postcard::from_bytes(&r.data)
+            .map_err(|e| inconsistent(format!("log entry {} does not decode: {e}", r.index)))?;
+        if entry.log_id.index != r.index {
+            return Err(inconsistent(format!(
+                "WAL record {} holds log entry {}",
+                r.index, entry.log_id.index
+            )));
+        }
+        if let Some(x) = expect {
+            if r.index != x {
+                return Err(inconsistent(format!(
+                    "hole in the log: expected entry {x}, found {} (purged up to {})",
+                    r.index,
+                    purged.map_or("nothing".to_string(), |p| p.to_string())
+                )));
+            }
+        }
+        expect = Some(r.index + 1);
+        log.insert(r.index, entry);
+    }
+    Ok(log)
+}
+
+fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: &StorageError) -> RaftStorageError {
+    StorageIOError::new(subject, verb, AnyError::new(e)).into()
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, RaftStorageError> {
+        let log = self.inner.log.read();
+        Ok(log.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, RaftStorageError> {
+        let purged = *self.inner.purged.lock();
+        let last = self
+            .inner
+            .log
+            .read()
+            .values()
+            .next_back()
+            .map(|e| e.log_id)
+            .or(purged);
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), RaftStorageError> {
+        let file = self.inner.vote_file.clone();
+        let sync = self.inner.sync;
+        let v = *vote;
+        self.after_flush(move || file.store(&v, sync))
+            .await
+            .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, &e))?;
+        *self.inner.vote.lock() = Some(v);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, RaftStorageError> {
+        Ok(*self.inner.vote.lock())
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), RaftStorageError> {
+        *self.inner.committed.lock() = committed;
+        let Some(c) = committed else {
+            return Ok(());
+        };
+        let w = self.inner.committed_writer.clone();
+        let seq = w.newest.fetch_add(1, Ordering::AcqRel) + 1;
+        // Runs after the entries up to `c` (queued earlier) are durable; skipped when a
+        // newer value is queued behind it. A hint: no fsync, a failure is only logged.
+        self.inner.wal.submit_flush(Box::new(move |r| {
+            if r.is_err() || w.newest.load(Ordering::Acquire) != seq {
+                return;
+            }
+            if let Err(e) = w.file.store(&c, SyncMode::Never) {
+                tracing::warn!(error = %e, "cannot save the committed-log-id hint");
+            }
+        }));
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, RaftStorageError> {
+        Ok(*self.inner.committed.lock())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), RaftStorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        self.append_entries(
+            entries,
+            Box::new(move |r| callback.log_io_completed(r.map_err(io::Error::other))),
+        )
+        .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, &e))
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), RaftStorageError> {
+        drop(self.inner.log.write().split_off(&log_id.index));
+        self.inner
+            .wal
+            .truncate(log_id.index)
+            .await
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), RaftStorageError> {
+        // Record the purge durably before any segment disappears, so that on open the
+        // first remaining entry always follows the purged id.
+        let file = self.inner.purged_file.clone();
+        let sync = self.inner.sync;
+        self.after_flush(move || file.store(&log_id, sync))
+            .await
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
+        *self.inner.purged.lock() = Some(log_id);
+        {
+            let mut log = self.inner.log.write();
+            let keep = log.split_off(&(log_id.index + 1));
+            *log = keep;
+        }
+        self.inner
+            .wal
+            .purge(log_id.index)
+            .await
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::tree::Command;
+    use openraft::{CommittedLeaderId, EntryPayload, Membership};
+    use std::collections::BTreeSet;
+
+    fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn normal(term: u64, index: u64) -> Entry<TypeConfig> {
+        Entry {
+            log_id: log_id(term, index),
+            payload: EntryPayload::Normal(Command::CloseSession {
+                session: index as i64,
+            }),
+        }
+    }
+
+    /// Appends (the path openraft's `append` takes) and waits for durability.
+    async fn append(store: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store
+            .append_entries(entries, Box::new(move |r| drop(tx.send(r))))
+            .unwrap();
+        rx.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), SyncMode::Always).await.unwrap();
+        let m = Entry {
+            log_id: log_id(1, 0),
+            payload: EntryPayload::Membership(Membership::new(
+                vec![BTreeSet::from([1, 2, 3])],
+                None,
+            )),
+        };
+        append(&mut s, vec![m]).await;
+        append(&mut s, (1..=10).map(|i| normal(1, i)).collect()).await;
+        s.save_vote(&Vote::new(3, 2)).await.unwrap();
+        s.save_committed(Some(log_id(1, 7))).await.unwrap();
+        s.purge(log_id(1, 4)).await.unwrap();
+        s.truncate(log_id(1, 9)).await.unwrap();
+        drop(s);
+
+        let mut s = LogStore::open(dir.path(), SyncMode::Always).await.unwrap();
+        assert_eq!(s.read_vote().await.unwrap(), Some(Vote::new(3, 2)));
+        assert_eq!(s.read_committed().await.unwrap(), Some(log_id(1, 7)));
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id, Some(log_id(1, 4)));
+        assert_eq!(st.last_log_id, Some(log_id(1, 8)));
+        let got = s.try_get_log_entries(0..100).await.unwrap();
+        let idx: Vec<u64> = got.iter().map(|e| e.log_id.index).collect();
+        assert_eq!(idx, (5..=8).collect::<Vec<_>>());
+        assert_eq!(got[0], normal(1, 5));
+    }
+
+    #[tokio::test]
+    async fn a_hole_after_the_purged_id_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A WAL holding entries 3..=5 while only 1 was purged: entry 2 is missing.
+        let (wal, _) = Wal::open(dir.path(), WalOptions::new(SyncMode::Never)).unwrap();
+        let records = (3..=5)
+            .map(|i| WalRecord {
+                index: i,
+                data: postcard::to_allocvec(&normal(1, i)).unwrap(),
+            })
+            .collect();
+        wal.append(records).await.unwrap();
+        drop(wal);
+        let purged = MetaFile::<LogId<NodeId>>::new(dir.path(), PURGED_FILE);
+        purged.store(&log_id(1, 1), SyncMode::Never).unwrap();
+        let err = LogStore::open(dir.path(), SyncMode::Never)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("hole in the log: expected entry 2, found 3"),
+            "{err}"
+        );
+
+        // Purged up to 2: consistent.
+        purged.store(&log_id(1, 2), SyncMode::Never).unwrap();
+        let mut s = LogStore::open(dir.path(), SyncMode::Never).await.unwrap();
+        assert_eq!(s.try_get_log_entries(..).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn damaged_committed_hint_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = LogStore::open(dir.path(), SyncMode::Never).await.unwrap();
+        append(&mut s, (1..=3).map(|i| normal(1, i)).collect()).await;
+        s.save_committed(Some(log_id(1, 3))).await.unwrap();
+        s.inner.wal.flush().await.unwrap();
+        drop(s);
+        std::fs::write(dir.path().join(COMMITTED_FILE), b"garbage").unwrap();
+        let mut s = LogStore::open(dir.path(), SyncMode::Never).await.unwrap();
+        assert_eq!(s.read_committed().await.unwrap(), None);
+        assert_eq!(s.try_get_log_entries(..).await.unwrap().len(), 3);
+    }
+}

@@ -1,0 +1,278 @@
+//! The write-ahead log: segmented, append-only, checksummed, with one group-commit writer.
+//!
+//! # On disk
+//! Segments `wal-<first index, 20 digits>.log` in one directory. A segment holds records
+//! with consecutive indexes starting at its first index:
+//! `[len: u32 LE][crc32: u32 LE][index: u64 LE][data]`, where `len` counts `index ‖ data`
+//! and the crc covers `len ‖ index ‖ data`. A new segment starts when the last one passes
+//! [`WalOptions::segment_bytes`], or when an append does not follow the last index (only
+//! after everything below it was purged).
+//!
+//! # Recovery ([`Wal::open`])
+//! - A torn tail — the last record of the last segment whose header or payload runs past
+//!   the end of the file — is what a crash during an unsynced write leaves: it is cut off,
+//!   with a warning. It was never acknowledged.
+//! - Anything else that does not check out (a checksum mismatch, an impossible length, an
+//!   index out of sequence, an incomplete record in a segment that is not the last) is an
+//!   error naming the file and byte offset: data is never dropped silently.
+//! - Limit: a length field damaged so that its record seems to run past the end of the
+//!   last segment is indistinguishable from a torn write (the length is not checksummed on
+//!   its own); lengths above [`MAX_RECORD_LEN`] are always errors.
+//!
+//! # Writing
+//! One thread owns the files. Callers queue operations ([`Wal::submit_append`],
+//! [`Wal::submit_truncate`], [`Wal::submit_purge`], [`Wal::submit_flush`]) and return at
+//! once; the writer drains everything queued, writes it, `fdatasync`s once (with
+//! [`SyncMode::Always`]), then runs the completions in queue order. Truncate and purge
+//! are ordered with the appends around them because they travel the same queue. After
+//! a failed write or fsync the WAL is poisoned: every later operation fails with that
+//! error (retrying an fsync is not safe).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use super::{ensure_dir, StorageError, SyncMode};
+use recovery::recover;
+use segment::open_for_append;
+use writer::Writer;
+
+/// Largest accepted `len` field (index + data); a bigger one is corruption.
+pub const MAX_RECORD_LEN: u32 = 64 << 20;
+/// Default size after which a new segment is started.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+const HEADER: u64 = 8;
+const MAX_BATCH_OPS: usize = 4096;
+const SEG_PREFIX: &str = "wal-";
+const SEG_SUFFIX: &str = ".log";
+
+/// How a [`Wal`] writes.
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    /// Whether to fsync.
+    pub sync: SyncMode,
+    /// A segment that reached this size is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+impl WalOptions {
+    /// Default segment size with the given sync mode.
+    pub fn new(sync: SyncMode) -> WalOptions {
+        WalOptions {
+            sync,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+/// One log record: an index and opaque bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalRecord {
+    /// The log index.
+    pub index: u64,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+
+/// Called on the writer thread once an operation is done (for appends and flushes: once
+/// it is durable). Must be quick and must not block on the WAL itself.
+pub type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send + 'static>;
+
+pub(super) enum Op {
+    Append {
+        records: Vec<WalRecord>,
+        done: Completion,
+    },
+    Truncate {
+        from: u64,
+        done: Completion,
+    },
+    Purge {
+        upto: u64,
+        done: Completion,
+    },
+    Flush {
+        done: Completion,
+    },
+}
+
+impl Op {
+    pub(super) fn fail(self, e: StorageError) {
+        match self {
+            Op::Append { done, .. }
+            | Op::Truncate { done, .. }
+            | Op::Purge { done, .. }
+            | Op::Flush { done } => done(Err(e)),
+        }
+    }
+}
+
+/// Handle to an open WAL; dropping it lets the writer finish what is queued and stop.
+pub struct Wal {
+    dir: PathBuf,
+    tx: Option<mpsc::Sender<Op>>,
+    thread: Option<JoinHandle<()>>,
+    group_commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("dir", &self.dir).finish()
+    }
+}
+
+impl Wal {
+    /// Opens (creating) the WAL in `dir`, recovers it, and starts its writer thread.
+    /// Returns the WAL and every record found, in index order.
+    pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Vec<WalRecord>), StorageError> {
+        ensure_dir(dir)?;
+        let (segments, records) = recover(dir, opts.sync)?;
+        let file = match segments.last() {
+            Some(seg) => Some(open_for_append(&seg.path)?),
+            None => None,
+        };
+        let group_commits = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            opts,
+            segments,
+            file,
+            buf: Vec::new(),
+            dirty: false,
+            pending: Vec::new(),
+            failed: None,
+            group_commits: group_commits.clone(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("zk-wal-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StorageError::io("spawn writer thread for", dir, e))?;
+        Ok((
+            Wal {
+                dir: dir.to_path_buf(),
+                tx: Some(tx),
+                thread: Some(thread),
+                group_commits,
+            },
+            records,
+        ))
+    }
+
+    /// The WAL directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How many group commits (one write + at most one fsync, then completions) happened.
+    pub fn group_commits(&self) -> u64 {
+        self.group_commits.load(Ordering::Relaxed)
+    }
+
+    fn submit(&self, op: Op) {
+        let gone = || StorageError::WriterGone {
+            path: self.dir.clone(),
+        };
+        match &self.tx {
+            Some(tx) => {
+                if let Err(mpsc::SendError(op)) = tx.send(op) {
+                    op.fail(gone());
+                }
+            }
+            None => op.fail(gone()),
+        }
+    }
+
+    /// Queues records (indexes ascending, following the last one, or starting anywhere
+    /// above it after a purge); `done` runs once they are durable.
+    pub fn submit_append(&self, records: Vec<WalRecord>, done: Completion) {
+        self.submit(Op::Append { records, done });
+    }
+
+    /// Queues removal of every record with index `>= from`.
+    pub fn submit_truncate(&self, from: u64, done: Completion) {
+        self.submit(Op::Truncate { from, done });
+    }
+
+    /// Queues removal of the segments whose records are all `<= upto` (the last segment
+    /// is kept; the caller remembers what it purged and ignores older records on open).
+    pub fn submit_purge(&self, upto: u64, done: Completion) {
+        self.submit(Op::Purge { upto, done });
+    }
+
+    /// Queues a barrier: `done` runs, on the writer thread, once everything queued before
+    /// it is durable (and before anything queued after it is done).
+    pub fn submit_flush(&self, done: Completion) {
+        self.submit(Op::Flush { done });
+    }
+
+    /// [`Wal::submit_append`] and wait.
+    pub async fn append(&self, records: Vec<WalRecord>) -> Result<(), StorageError> {
+        let (done, rx) = self.waiter();
+        self.submit_append(records, done);
+        self.wait(rx).await
+    }
+
+    /// [`Wal::submit_truncate`] and wait.
+    pub async fn truncate(&self, from: u64) -> Result<(), StorageError> {
+        let (done, rx) = self.waiter();
+        self.submit_truncate(from, done);
+        self.wait(rx).await
+    }
+
+    /// [`Wal::submit_purge`] and wait.
+    pub async fn purge(&self, upto: u64) -> Result<(), StorageError> {
+        let (done, rx) = self.waiter();
+        self.submit_purge(upto, done);
+        self.wait(rx).await
+    }
+
+    /// [`Wal::submit_flush`] and wait.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        let (done, rx) = self.waiter();
+        self.submit_flush(done);
+        self.wait(rx).await
+    }
+
+    fn waiter(
+        &self,
+    ) -> (
+        Completion,
+        tokio::sync::oneshot::Receiver<Result<(), StorageError>>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done: Completion = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        (done, rx)
+    }
+
+    async fn wait(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<Result<(), StorageError>>,
+    ) -> Result<(), StorageError> {
+        rx.await.map_err(|_| StorageError::WriterGone {
+            path: self.dir.clone(),
+        })?
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            // A completion that dropped the last handle runs on the writer itself.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+mod recovery;
+mod segment;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+mod writer;

@@ -1,0 +1,259 @@
+//! The single writer thread: drains the queue, writes, fsyncs once, completes in order.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use super::segment::{encode_into, open_for_append, segment_path, Segment};
+use super::{Completion, Op, WalOptions, WalRecord, MAX_BATCH_OPS};
+use crate::storage::{sync_dir, StorageError};
+
+/// The writer thread's state.
+pub(super) struct Writer {
+    pub(super) dir: PathBuf,
+    pub(super) opts: WalOptions,
+    pub(super) segments: Vec<Segment>,
+    /// Open handle of the last segment.
+    pub(super) file: Option<File>,
+    /// Encoded records not yet written to `file`.
+    pub(super) buf: Vec<u8>,
+    /// `file` has writes not yet fsynced.
+    pub(super) dirty: bool,
+    /// Completions waiting for the next fsync, in queue order.
+    pub(super) pending: Vec<Completion>,
+    pub(super) failed: Option<StorageError>,
+    pub(super) group_commits: Arc<AtomicU64>,
+}
+
+impl Writer {
+    pub(super) fn run(mut self, rx: mpsc::Receiver<Op>) {
+        while let Ok(first) = rx.recv() {
+            self.handle(first);
+            let mut n = 1;
+            while n < MAX_BATCH_OPS {
+                match rx.try_recv() {
+                    Ok(op) => self.handle(op),
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+            self.commit();
+        }
+        self.commit();
+    }
+
+    fn handle(&mut self, op: Op) {
+        if let Some(e) = &self.failed {
+            op.fail(e.clone());
+            return;
+        }
+        match op {
+            Op::Append { records, done } => match self.write_records(&records) {
+                Ok(()) => self.pending.push(done),
+                Err(e) => {
+                    self.poison(e.clone());
+                    done(Err(e));
+                }
+            },
+            Op::Flush { done } => self.pending.push(done),
+            Op::Truncate { from, done } => {
+                self.commit();
+                let r = self.guard(|w| w.truncate(from));
+                done(r);
+            }
+            Op::Purge { upto, done } => {
+                self.commit();
+                let r = self.guard(|w| w.purge(upto));
+                done(r);
+            }
+        }
+    }
+
+    /// Runs `f` unless poisoned; poisons on its error.
+    fn guard(
+        &mut self,
+        f: impl FnOnce(&mut Writer) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        f(self).inspect_err(|e| self.poison(e.clone()))
+    }
+
+    fn poison(&mut self, e: StorageError) {
+        tracing::error!(error = %e, "WAL write failed; the log refuses all further writes");
+        self.failed = Some(e.clone());
+        for c in self.pending.drain(..) {
+            c(Err(e.clone()));
+        }
+    }
+
+    /// Writes what is buffered, fsyncs once, completes everything pending in order.
+    fn commit(&mut self) {
+        if self.failed.is_none() {
+            if let Err(e) = self.write_buf().and_then(|()| self.sync_file()) {
+                self.poison(e);
+            }
+        }
+        if self.pending.is_empty() {
+            return;
+        }
+        self.group_commits.fetch_add(1, Ordering::Relaxed);
+        for c in self.pending.drain(..) {
+            c(Ok(()));
+        }
+    }
+
+    fn write_buf(&mut self) -> Result<(), StorageError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let (Some(f), Some(seg)) = (self.file.as_mut(), self.segments.last()) else {
+            return Err(StorageError::InvalidRequest(
+                "buffered WAL records without an open segment".into(),
+            ));
+        };
+        f.write_all(&self.buf)
+            .map_err(|e| StorageError::io("write", &seg.path, e))?;
+        self.buf.clear();
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn sync_file(&mut self) -> Result<(), StorageError> {
+        if self.dirty && self.opts.sync.is_always() {
+            if let (Some(f), Some(seg)) = (self.file.as_ref(), self.segments.last()) {
+                f.sync_data()
+                    .map_err(|e| StorageError::io("fdatasync", &seg.path, e))?;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn write_records(&mut self, records: &[WalRecord]) -> Result<(), StorageError> {
+        for r in records {
+            let roll = match self.segments.last() {
+                None => true,
+                Some(seg) => {
+                    let next = seg.next_index();
+                    if !seg.offsets.is_empty() && r.index < next {
+                        return Err(StorageError::InvalidRequest(format!(
+                            "append of index {} but the log already holds up to {}",
+                            r.index,
+                            next - 1
+                        )));
+                    }
+                    r.index != next || seg.len >= self.opts.segment_bytes
+                }
+            };
+            if roll {
+                self.roll(r.index)?;
+            }
+            let Some(seg) = self.segments.last_mut() else {
+                return Err(StorageError::InvalidRequest("no segment after roll".into()));
+            };
+            let n = encode_into(&mut self.buf, r)?;
+            seg.offsets.push(seg.len);
+            seg.len += n;
+        }
+        self.write_buf()
+    }
+
+    /// Closes the last segment (durably) and starts `wal-<first>.log`. An empty last
+    /// segment is removed rather than left behind.
+    fn roll(&mut self, first: u64) -> Result<(), StorageError> {
+        self.write_buf()?;
+        self.sync_file()?;
+        self.file = None;
+        if let Some(seg) = self.segments.last() {
+            if seg.offsets.is_empty() {
+                fs::remove_file(&seg.path).map_err(|e| StorageError::io("remove", &seg.path, e))?;
+                self.segments.pop();
+            }
+        }
+        if let Some(seg) = self.segments.last() {
+            if first < seg.next_index() {
+                return Err(StorageError::InvalidRequest(format!(
+                    "new segment at {first} below the log's next index {}",
+                    seg.next_index()
+                )));
+            }
+        }
+        let path = segment_path(&self.dir, first);
+        let f = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create", &path, e))?;
+        if self.opts.sync.is_always() {
+            sync_dir(&self.dir)?;
+        }
+        self.file = Some(f);
+        self.segments.push(Segment {
+            first,
+            path,
+            offsets: Vec::new(),
+            len: 0,
+        });
+        Ok(())
+    }
+
+    fn truncate(&mut self, from: u64) -> Result<(), StorageError> {
+        let mut removed = false;
+        while let Some(seg) = self.segments.last() {
+            if seg.first < from {
+                break;
+            }
+            self.file = None;
+            fs::remove_file(&seg.path).map_err(|e| StorageError::io("remove", &seg.path, e))?;
+            self.segments.pop();
+            removed = true;
+        }
+        if removed && self.opts.sync.is_always() {
+            sync_dir(&self.dir)?;
+        }
+        let Some(seg) = self.segments.last_mut() else {
+            return Ok(());
+        };
+        if from < seg.next_index() {
+            let off = seg.offsets[(from - seg.first) as usize];
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&seg.path)
+                .map_err(|e| StorageError::io("open", &seg.path, e))?;
+            f.set_len(off)
+                .map_err(|e| StorageError::io("truncate", &seg.path, e))?;
+            if self.opts.sync.is_always() {
+                f.sync_all()
+                    .map_err(|e| StorageError::io("fsync", &seg.path, e))?;
+            }
+            seg.offsets.truncate((from - seg.first) as usize);
+            seg.len = off;
+        }
+        if self.file.is_none() {
+            self.file = Some(open_for_append(&seg.path)?);
+        }
+        Ok(())
+    }
+
+    fn purge(&mut self, upto: u64) -> Result<(), StorageError> {
+        let mut removed = 0;
+        while self.segments.len() > 1 {
+            let seg = &self.segments[0];
+            // Everything in it is <= upto: its successor starts at or below upto + 1.
+            if self.segments[1].first > upto.saturating_add(1) {
+                break;
+            }
+            fs::remove_file(&seg.path).map_err(|e| StorageError::io("remove", &seg.path, e))?;
+            self.segments.remove(0);
+            removed += 1;
+        }
+        if removed > 0 && self.opts.sync.is_always() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}

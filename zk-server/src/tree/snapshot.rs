@@ -1,0 +1,397 @@
+//! The snapshot byte format.
+//!
+//! `MAGIC (4) | format version u32 LE | crc32 of payload u32 LE | payload`, the payload
+//! being a postcard-encoded [`SnapshotV1`]: the sessions, then every node in pre-order
+//! (parent before child, children sorted), so equal trees give equal bytes. Loading
+//! checks the checksum and the structure (root first, parents before children, no
+//! duplicates, valid paths, ephemerals owned by open sessions and childless) and
+//! rebuilds every index, so a loaded tree is as consistent as an applied one.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use zk_proto::Code;
+
+use super::node::{Node, NodeKind, MAX_TTL_MS};
+use super::txn::TreeError;
+use super::{child_path, split_parent, DataTree, SessionInfo};
+
+const MAGIC: &[u8; 4] = b"ZKDT";
+const FORMAT_V1: u32 = 1;
+const HEADER_LEN: usize = 12;
+
+/// Version 1 of the snapshot payload (also DataTree's serde form).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct SnapshotV1 {
+    /// Open sessions by id.
+    sessions: Vec<(i64, SessionInfo)>,
+    /// Every node, root first, parents before children.
+    nodes: Vec<NodeRecord>,
+}
+
+/// One node as stored: the fields a [`Node`] owns, minus its child set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NodeRecord {
+    path: String,
+    data: Bytes,
+    kind: NodeKind,
+    czxid: i64,
+    mzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    pzxid: i64,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> TreeError {
+    TreeError::new(
+        Code::DataInconsistency,
+        format!("corrupt tree snapshot: {what}"),
+    )
+}
+
+impl From<DataTree> for SnapshotV1 {
+    fn from(tree: DataTree) -> SnapshotV1 {
+        SnapshotV1::of(&tree)
+    }
+}
+
+impl SnapshotV1 {
+    fn of(tree: &DataTree) -> SnapshotV1 {
+        let mut nodes = Vec::with_capacity(tree.nodes.len());
+        let mut stack = vec!["/".to_string()];
+        while let Some(path) = stack.pop() {
+            let Some(n) = tree.nodes.get(&path) else {
+                continue;
+            };
+            // Reverse so the smallest child is visited first.
+            stack.extend(n.children.iter().rev().map(|c| child_path(&path, c)));
+            nodes.push(NodeRecord {
+                path,
+                data: n.data.clone(),
+                kind: n.kind,
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                ctime: n.ctime,
+                mtime: n.mtime,
+                version: n.version,
+                cversion: n.cversion,
+                aversion: n.aversion,
+                pzxid: n.pzxid,
+            });
+        }
+        SnapshotV1 {
+            sessions: tree.sessions(),
+            nodes,
+        }
+    }
+}
+
+impl TryFrom<SnapshotV1> for DataTree {
+    type Error = TreeError;
+
+    fn try_from(snap: SnapshotV1) -> Result<DataTree, TreeError> {
+        let mut tree = DataTree::empty();
+        for (id, info) in snap.sessions {
+            if tree.sessions.insert(id, info).is_some() {
+                return Err(corrupt(format!("session {id:#x} twice")));
+            }
+        }
+        let mut records = snap.nodes.into_iter();
+        match records.next() {
+            Some(root) if root.path == "/" && root.kind == NodeKind::Persistent => {
+                tree.insert_node(root.path.clone(), root.into_node());
+            }
+            _ => return Err(corrupt("the first node is not a persistent root")),
+        }
+        for rec in records {
+            check_record(&tree, &rec)?;
+            tree.insert_node(rec.path.clone(), rec.into_node());
+        }
+        Ok(tree)
+    }
+}
+
+/// Checks that `rec` can be added to `tree` as loaded so far.
+fn check_record(tree: &DataTree, rec: &NodeRecord) -> Result<(), TreeError> {
+    let path = &rec.path;
+    zk_proto::path::validate(path, false).map_err(corrupt)?;
+    if path == "/" || tree.nodes.contains_key(path) {
+        return Err(corrupt(format!("node {path} twice")));
+    }
+    let (parent, _) = split_parent(path);
+    match tree.nodes.get(parent) {
+        None => return Err(corrupt(format!("node {path} before its parent"))),
+        Some(p) if p.is_ephemeral() => {
+            return Err(corrupt(format!("node {path} under an ephemeral")));
+        }
+        Some(_) => {}
+    }
+    match rec.kind {
+        NodeKind::Ephemeral(s) if !tree.sessions.contains_key(&s) => Err(corrupt(format!(
+            "ephemeral {path} of unknown session {s:#x}"
+        ))),
+        NodeKind::Ttl(ttl) if ttl <= 0 || ttl > MAX_TTL_MS => {
+            Err(corrupt(format!("TTL node {path} with ttl {ttl}")))
+        }
+        _ if i32::try_from(rec.data.len()).is_err() => {
+            Err(corrupt(format!("node {path} data too large")))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl NodeRecord {
+    fn into_node(self) -> Node {
+        let mut node = Node::created(self.data, self.kind, self.czxid, self.ctime);
+        node.mzxid = self.mzxid;
+        node.mtime = self.mtime;
+        node.version = self.version;
+        node.cversion = self.cversion;
+        node.aversion = self.aversion;
+        node.pzxid = self.pzxid;
+        node
+    }
+}
+
+impl DataTree {
+    /// Serialises the whole tree and sessions table for a snapshot (versioned,
+    /// checksummed; equal trees give equal bytes).
+    pub fn to_snapshot_bytes(&self) -> Vec<u8> {
+        // Serialising plain data into a Vec cannot fail; an empty payload would be
+        // rejected on load rather than silently accepted.
+        let payload = postcard::to_allocvec(&SnapshotV1::of(self)).unwrap_or_default();
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_V1.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Rebuilds a tree from [`DataTree::to_snapshot_bytes`], all indexes included; a
+    /// corrupt, truncated or unknown-version input is a `DataInconsistency` error.
+    pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<DataTree, TreeError> {
+        let (header, payload) = bytes
+            .split_at_checked(HEADER_LEN)
+            .ok_or_else(|| corrupt("shorter than its header"))?;
+        let word = |i: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&header[i..i + 4]);
+            u32::from_le_bytes(w)
+        };
+        if &header[..4] != MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let version = word(4);
+        if version != FORMAT_V1 {
+            return Err(corrupt(format!("unknown format version {version}")));
+        }
+        if crc32fast::hash(payload) != word(8) {
+            return Err(corrupt("checksum mismatch"));
+        }
+        let (snap, rest): (SnapshotV1, &[u8]) =
+            postcard::take_from_bytes(payload).map_err(corrupt)?;
+        if !rest.is_empty() {
+            return Err(corrupt(format!("{} trailing bytes", rest.len())));
+        }
+        DataTree::try_from(snap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::testkit::assert_same;
+    use crate::tree::txn::{Command, CreateMode, TxnOp};
+
+    fn txn(tree: &mut DataTree, zxid: i64, session: i64, op: TxnOp) {
+        let cmd = Command::Txn {
+            session,
+            time_ms: 1000 + zxid,
+            ops: vec![op],
+            multi: false,
+        };
+        let r = tree.apply(zxid, &cmd, &mut Vec::new());
+        assert!(
+            matches!(r, crate::tree::ApplyResult::Op(Ok(_))),
+            "{cmd:?} -> {r:?}"
+        );
+    }
+
+    fn create(path: &str, mode: CreateMode, ttl_ms: i64) -> TxnOp {
+        TxnOp::Create {
+            path: path.into(),
+            data: Bytes::from(format!("data of {path}")),
+            mode,
+            ttl_ms,
+        }
+    }
+
+    /// A tree with sessions and every node kind.
+    fn sample() -> DataTree {
+        let mut t = DataTree::new();
+        let mut ev = Vec::new();
+        let pw = [7u8; 16];
+        t.apply(
+            1,
+            &Command::CreateSession {
+                timeout_ms: 5000,
+                password: pw,
+            },
+            &mut ev,
+        );
+        t.apply(
+            2,
+            &Command::CreateSession {
+                timeout_ms: 6000,
+                password: pw,
+            },
+            &mut ev,
+        );
+        let (s1, s2) = (
+            crate::tree::session_id_for(1),
+            crate::tree::session_id_for(2),
+        );
+        txn(&mut t, 3, s1, create("/a", CreateMode::Persistent, 0));
+        txn(&mut t, 4, s1, create("/a/e", CreateMode::Ephemeral, 0));
+        txn(
+            &mut t,
+            5,
+            s2,
+            create("/a/q-", CreateMode::EphemeralSequential, 0),
+        );
+        txn(&mut t, 6, s1, create("/c", CreateMode::Container, 0));
+        txn(&mut t, 7, s1, create("/c/x", CreateMode::Persistent, 0));
+        txn(
+            &mut t,
+            8,
+            s1,
+            create("/t", CreateMode::PersistentWithTtl, 100),
+        );
+        txn(
+            &mut t,
+            9,
+            s1,
+            create("/t/", CreateMode::PersistentSequentialWithTtl, 200),
+        );
+        txn(
+            &mut t,
+            10,
+            s1,
+            create("/a/s", CreateMode::PersistentSequential, 0),
+        );
+        txn(
+            &mut t,
+            11,
+            s1,
+            TxnOp::SetData {
+                path: "/a".into(),
+                data: Bytes::from_static(b"v2"),
+                version: 0,
+            },
+        );
+        txn(
+            &mut t,
+            12,
+            s1,
+            TxnOp::Delete {
+                path: "/c/x".into(),
+                version: -1,
+            },
+        );
+        t
+    }
+
+    #[test]
+    fn round_trip_keeps_everything() {
+        let t = sample();
+        let bytes = t.to_snapshot_bytes();
+        let back = DataTree::from_snapshot_bytes(&bytes).expect("loads");
+        assert_same(&t, &back);
+        assert_eq!(back.to_snapshot_bytes(), bytes, "deterministic");
+        let s1 = crate::tree::session_id_for(1);
+        assert_eq!(back.get_ephemerals(s1, "/"), vec!["/a/e".to_string()]);
+        assert_eq!(
+            back.reap_candidates(i64::MAX),
+            vec!["/c".to_string(), "/t/0000000000".to_string()]
+        );
+        assert_eq!(back.sessions().len(), 2);
+        let fresh = DataTree::new();
+        assert_same(
+            &fresh,
+            &DataTree::from_snapshot_bytes(&fresh.to_snapshot_bytes()).expect("x"),
+        );
+    }
+
+    #[test]
+    fn serde_goes_through_the_snapshot_record() {
+        let t = sample();
+        let bytes = postcard::to_allocvec(&t).expect("serialises");
+        let back: DataTree = postcard::from_bytes(&bytes).expect("deserialises");
+        assert_same(&t, &back);
+    }
+
+    #[test]
+    fn truncated_or_flipped_bytes_never_panic() {
+        let bytes = sample().to_snapshot_bytes();
+        for len in 0..bytes.len() {
+            assert!(
+                DataTree::from_snapshot_bytes(&bytes[..len]).is_err(),
+                "len {len}"
+            );
+        }
+        for i in 0..bytes.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut b = bytes.clone();
+                b[i] ^= bit;
+                assert!(DataTree::from_snapshot_bytes(&b).is_err(), "byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn structurally_bad_payloads_are_errors_even_with_a_good_checksum() {
+        let wrap = |snap: &SnapshotV1| {
+            let payload = postcard::to_allocvec(snap).expect("x");
+            let mut out = MAGIC.to_vec();
+            out.extend_from_slice(&FORMAT_V1.to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            out.extend_from_slice(&payload);
+            out
+        };
+        let good = SnapshotV1::of(&sample());
+        assert!(DataTree::from_snapshot_bytes(&wrap(&good)).is_ok());
+
+        let mut no_session = good.clone();
+        no_session.sessions.clear();
+        let mut orphan = good.clone();
+        orphan.nodes.swap(1, 2);
+        let mut dup = good.clone();
+        let last = dup.nodes[dup.nodes.len() - 1].clone();
+        dup.nodes.push(last);
+        let mut no_root = good.clone();
+        no_root.nodes.remove(0);
+        let mut bad_path = good.clone();
+        bad_path.nodes[1].path = "/a//b".into();
+        let mut bad_ttl = good.clone();
+        for n in &mut bad_ttl.nodes {
+            if matches!(n.kind, NodeKind::Ttl(_)) {
+                n.kind = NodeKind::Ttl(0);
+            }
+        }
+        for bad in [no_session, orphan, dup, no_root, bad_path, bad_ttl] {
+            let e = DataTree::from_snapshot_bytes(&wrap(&bad)).expect_err("rejected");
+            assert_eq!(e.code(), Code::DataInconsistency);
+        }
+
+        let mut random = wrap(&good);
+        // Garbage payload with a matching checksum: an error, not a panic.
+        let garbage: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
+        random.truncate(HEADER_LEN);
+        random[8..12].copy_from_slice(&crc32fast::hash(&garbage).to_le_bytes());
+        random.extend_from_slice(&garbage);
+        let _ = DataTree::from_snapshot_bytes(&random);
+    }
+}
