@@ -52,6 +52,6 @@ async fn main() -> Result<()> {
     client.delete("/quickstart/a", None).await?;
     client.delete(&child, None).await?;
     client.delete(&path, None).await?;
-    client.close().await;
+    client.close().await?;
     Ok(())
 }

@@ -37,7 +37,7 @@ async fn main() -> Result<()> {
             _ = &mut ctrl_c, if !closing => {
                 closing = true;
                 println!("closing");
-                client.close().await;
+                let _ = client.close().await;
             }
         }
     }

@@ -77,6 +77,6 @@ async fn main() -> Result<()> {
             _ => {}
         }
     }
-    client.close().await;
+    client.close().await?;
     Ok(())
 }

@@ -122,7 +122,7 @@ async fn run(args: Args) -> Result<String, String> {
     }
     .await;
     let cleanup = workloads::cleanup(&admin, &plan.root).await;
-    admin.close().await;
+    let _ = admin.close().await;
     let stats = result?;
     if let Err(e) = cleanup {
         eprintln!("warning: cleanup of {} failed: {e}", plan.root);

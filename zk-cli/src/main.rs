@@ -149,7 +149,9 @@ async fn run(cli: Cli) -> CmdResult {
         .map_err(|_| CliError(format!("bad --connect-timeout {}", cli.connect_timeout)))?;
     let client = commands::connect(&cli.server, timeout).await?;
     let result = dispatch(&client, cli.command, &out).await;
-    client.close().await;
+    // Closing ends the session now, so ephemeral nodes go away as zkcli exits. It
+    // cannot fail in a way worth reporting after the command's own result.
+    let _ = client.close().await;
     result
 }
 

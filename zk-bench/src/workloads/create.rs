@@ -29,8 +29,6 @@ pub async fn run(plan: &Plan) -> Result<Stats, String> {
         })
     });
     let stats = join_all(runs).await;
-    for client in &clients {
-        client.close().await;
-    }
+    super::close_all(&clients).await;
     Ok(merge_all(&stats))
 }

@@ -49,8 +49,6 @@ pub async fn run(
         })
     });
     let stats = join_all(runs).await;
-    for client in &clients {
-        client.close().await;
-    }
+    super::close_all(&clients).await;
     Ok(merge_all(&stats))
 }

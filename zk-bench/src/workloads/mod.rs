@@ -82,6 +82,11 @@ pub async fn connect_all(server: &str, n: usize) -> Result<Vec<Client>, String> 
         .collect()
 }
 
+/// Closes the sessions (concurrently); closing never fails in a way that matters here.
+pub async fn close_all(clients: &[Client]) {
+    join_all(clients.iter().map(|c| c.close())).await;
+}
+
 pub async fn setup_root(admin: &Client, plan: &Plan) -> Result<(), String> {
     admin
         .create(&plan.root, Bytes::new(), &CreateOptions::persistent())

@@ -125,9 +125,7 @@ pub async fn run(admin: &Client, plan: &Plan) -> Result<Stats, String> {
 
     let (per_watcher, writer_errors) =
         futures::join!(join_all(watcher_runs), join_all(writer_runs));
-    for client in &watchers {
-        client.close().await;
-    }
+    super::close_all(&watchers).await;
     let mut total = super::merge_all(&per_watcher);
     total.errors += writer_errors.iter().sum::<u64>();
     Ok(total)

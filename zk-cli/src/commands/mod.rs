@@ -15,16 +15,12 @@ use crate::CliError;
 
 /// Connects to `server` (`HOST:PORT[,HOST:PORT...][/chroot]`), giving up after `timeout`.
 pub async fn connect(server: &str, timeout: Duration) -> Result<Client, CliError> {
-    let (hosts, chroot) = match server.find('/') {
-        Some(i) => (&server[..i], Some(&server[i..])),
-        None => (server, None),
-    };
-    let mut builder = Client::builder().servers(hosts).connect_timeout(timeout);
-    if let Some(chroot) = chroot.filter(|c| *c != "/") {
-        builder = builder.chroot(chroot);
-    }
-    // The client's own connect timeout should fire first; this is the backstop.
-    match tokio::time::timeout(timeout + Duration::from_secs(1), builder.connect()).await {
+    let connect = Client::builder()
+        .servers(server)
+        .connect_timeout(timeout)
+        .connect();
+    // The client's own connect timeout fires first; this is the backstop.
+    match tokio::time::timeout(timeout + Duration::from_secs(1), connect).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) => Err(CliError(format!("cannot connect to {server}: {e}"))),
         Err(_) => Err(CliError(format!(
