@@ -1,7 +1,7 @@
 //! Statistics: per-client latency histograms, merged, and the one JSON line.
 
 use hdrhistogram::Histogram;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::Args;
 
@@ -54,11 +54,28 @@ impl Stats {
     }
 }
 
+/// The result line, fields in this order.
+#[derive(Debug, Serialize)]
+struct Report {
+    workload: &'static str,
+    clients: u32,
+    inflight: u32,
+    duration_s: f64,
+    value_size: usize,
+    ops: u64,
+    ops_per_sec: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    max_us: u64,
+    errors: u64,
+}
+
 /// The result line: `{"workload","clients","inflight","duration_s","value_size","ops",
 /// "ops_per_sec","p50_us","p99_us","p999_us","max_us","errors"}`.
 pub fn json_line(args: &Args, stats: &Stats) -> String {
     let h = &stats.latency_us;
-    let (p50, p99, p999, max) = if h.is_empty() {
+    let (p50_us, p99_us, p999_us, max_us) = if h.is_empty() {
         (0, 0, 0, 0)
     } else {
         (
@@ -73,21 +90,21 @@ pub fn json_line(args: &Args, stats: &Stats) -> String {
     } else {
         0.0
     };
-    json!({
-        "workload": args.workload.name(),
-        "clients": args.clients,
-        "inflight": args.inflight,
-        "duration_s": (stats.elapsed_s * 1000.0).round() / 1000.0,
-        "value_size": args.value_size,
-        "ops": stats.ops,
-        "ops_per_sec": ops_per_sec,
-        "p50_us": p50,
-        "p99_us": p99,
-        "p999_us": p999,
-        "max_us": max,
-        "errors": stats.errors,
-    })
-    .to_string()
+    let report = Report {
+        workload: args.workload.name(),
+        clients: args.clients,
+        inflight: args.inflight,
+        duration_s: (stats.elapsed_s * 1000.0).round() / 1000.0,
+        value_size: args.value_size,
+        ops: stats.ops,
+        ops_per_sec,
+        p50_us,
+        p99_us,
+        p999_us,
+        max_us,
+        errors: stats.errors,
+    };
+    serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 #[cfg(test)]
@@ -110,8 +127,12 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.ops, 100);
         let args = Args::parse_from(["zk-bench", "--workload", "get", "--clients", "2"]);
-        let line: serde_json::Value =
-            serde_json::from_str(&json_line(&args, &a)).expect("valid json");
+        let text = json_line(&args, &a);
+        assert!(
+            text.starts_with(r#"{"workload":"get","clients":2,"inflight":1,"#),
+            "{text}"
+        );
+        let line: serde_json::Value = serde_json::from_str(&text).expect("valid json");
         assert_eq!(line["workload"], "get");
         assert_eq!(line["ops"], 100);
         assert_eq!(line["ops_per_sec"], 50.0);
