@@ -53,14 +53,7 @@ async fn failed_multi_changes_nothing_and_reports_zookeeper_results() {
         match &e {
             Error::Multi { index, results, .. } => {
                 assert_eq!(*index, 1);
-                let codes: Vec<Code> = results
-                    .iter()
-                    .map(|r| match r {
-                        OpResult::Error(code) => *code,
-                        _ => Code::Ok,
-                    })
-                    .collect();
-                assert_eq!(codes, vec![Code::Ok, Code::BadVersion, Code::RuntimeInconsistency]);
+                assert_eq!(*results, vec![Code::Ok, Code::BadVersion, Code::RuntimeInconsistency]);
             }
             other => panic!("expected a multi error, got {other:?}"),
         }

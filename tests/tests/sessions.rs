@@ -146,10 +146,17 @@ async fn reconnect_reattaches_the_session_and_rearms_watches() {
         other.set_data("/w", "1", None).await.expect("set");
         let ev = tokio::time::timeout(Duration::from_secs(5), data_watch).await.expect("re-armed data watch");
         assert_eq!(ev.event_type, EventType::NodeDataChanged);
-        let ev = tokio::time::timeout(Duration::from_secs(5), persistent.next())
-            .await
-            .expect("re-armed persistent watch")
-            .expect("stream");
+        // A persistent watcher also sees the session's Disconnected/Connected notices.
+        let ev = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let ev = persistent.next().await.expect("stream");
+                if ev.event_type != EventType::Session {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .expect("re-armed persistent watch");
         assert_eq!(ev.event_type, EventType::NodeDataChanged);
     })
     .await;

@@ -54,7 +54,8 @@ async fn create_get_set_delete_with_full_stat() {
         c.delete("/a", Some(1)).await.expect("delete");
         assert_eq!(c.exists("/a").await.expect("exists"), None);
         let root_after = c.exists("/").await.expect("exists /").expect("root");
-        assert_eq!(root_after.cversion, root_before.cversion + 2);
+        assert_eq!(root_after.cversion, root_before.cversion + 1, "deleting /a bumps the root's cversion");
+        assert_eq!(root_after.num_children, root_before.num_children - 1);
 
         let e = c.get_data("/a").await.expect_err("gone");
         assert_eq!(e.code(), Code::NoNode);

@@ -261,11 +261,9 @@ async fn follow_leadership(p: Arc<Pipeline>) {
             return;
         }
         let leader = metrics.borrow().state == ServerState::Leader;
-        if leader && !was_leader {
-            if submit::sync(&p.raft).await.is_ok() {
-                reset_sessions(&p);
-                tracing::info!("became leader; session deadlines restarted");
-            }
+        if leader && !was_leader && submit::sync(&p.raft).await.is_ok() {
+            reset_sessions(&p);
+            tracing::info!("became leader; session deadlines restarted");
         }
         was_leader = leader;
     }
