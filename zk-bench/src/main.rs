@@ -1,1 +1,131 @@
-fn main() {}
+//! `zk-bench`: a load generator for zk-server.
+//!
+//! N clients (N sessions) each keep M requests in flight for a fixed time; every
+//! completed request's latency goes into a histogram; the merged result is printed as
+//! one JSON line. Setup creates `/bench-<pid>`, cleanup deletes it.
+//!
+//! Layout: `main.rs` (flags, setup, run, cleanup), `workloads/` (one file per workload,
+//! plus the shared driver in `workloads/mod.rs`), `report.rs` (histograms and JSON).
+
+mod report;
+mod workloads;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Load generator for zk-server: prints one JSON line with throughput and latency
+/// percentiles (microseconds).
+///
+/// Example: zk-bench --workload mixed --clients 8 --inflight 16 --duration 10
+#[derive(Debug, Clone, Parser)]
+#[command(name = "zk-bench", version, about, long_about)]
+pub struct Args {
+    /// Servers to connect to, `HOST:PORT[,HOST:PORT...]`.
+    #[arg(short = 's', long, env = "ZK_SERVER", default_value = "127.0.0.1:2181")]
+    pub server: String,
+    /// What to measure: create (new nodes), set / get (on --keys existing nodes),
+    /// mixed (90% get, 10% set), watch (set -> event latency).
+    #[arg(short = 'w', long, value_enum, default_value_t = Workload::Mixed)]
+    pub workload: Workload,
+    /// Number of client sessions. For `watch`: the number of watching sessions.
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub clients: u32,
+    /// Requests each client keeps in flight. For `watch`: the number of watched nodes,
+    /// each with its own writer.
+    #[arg(short = 'i', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub inflight: u32,
+    /// Measured seconds (after the warmup).
+    #[arg(short = 'd', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Bytes of data per create / set.
+    #[arg(short = 'b', long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Seconds run before measuring starts (not counted).
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Number of pre-created keys for set / get / mixed.
+    #[arg(short = 'k', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keys: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    Create,
+    Set,
+    Get,
+    Mixed,
+    Watch,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Set => "set",
+            Workload::Get => "get",
+            Workload::Mixed => "mixed",
+            Workload::Watch => "watch",
+        }
+    }
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v).map_err(|_| format!("bad --{name} {v}: want seconds >= 0"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<String, String> {
+    let duration = seconds("duration", args.duration)?;
+    let warmup = seconds("warmup", args.warmup)?;
+    if duration.is_zero() {
+        return Err("--duration must be positive".into());
+    }
+    let plan = workloads::Plan {
+        server: args.server.clone(),
+        clients: args.clients as usize,
+        inflight: args.inflight as usize,
+        value_size: args.value_size,
+        keys: args.keys as usize,
+        warmup,
+        duration,
+        root: format!("/bench-{}", std::process::id()),
+    };
+    let admin = workloads::connect(&plan.server).await?;
+    let result = async {
+        workloads::setup_root(&admin, &plan).await?;
+        workloads::run(args.workload, &admin, &plan).await
+    }
+    .await;
+    let cleanup = workloads::cleanup(&admin, &plan.root).await;
+    let _ = admin.close().await;
+    let stats = result?;
+    if let Err(e) = cleanup {
+        eprintln!("warning: cleanup of {} failed: {e}", plan.root);
+    }
+    Ok(report::json_line(&args, &stats))
+}

@@ -1,0 +1,154 @@
+//! Statistics: per-client latency histograms, merged, and the one JSON line.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::Args;
+
+/// Latencies are recorded in microseconds, 1 µs .. 60 s, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
+}
+
+/// What one client (or the whole run, once merged) measured.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub latency_us: Histogram<u64>,
+    pub ops: u64,
+    pub errors: u64,
+    /// The measured time actually elapsed, in seconds.
+    pub elapsed_s: f64,
+}
+
+impl Stats {
+    pub fn new() -> Self {
+        Stats {
+            latency_us: new_histogram(),
+            ops: 0,
+            errors: 0,
+            elapsed_s: 0.0,
+        }
+    }
+
+    /// Records one successful op.
+    pub fn record(&mut self, latency: std::time::Duration) {
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.latency_us.saturating_record(us);
+        self.ops += 1;
+    }
+
+    /// Adds another client's numbers.
+    pub fn merge(&mut self, other: &Stats) {
+        // Same bounds on both sides, so adding cannot fail; saturate just in case.
+        if self.latency_us.add(&other.latency_us).is_err() {
+            for v in other.latency_us.iter_recorded() {
+                self.latency_us
+                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+        self.ops += other.ops;
+        self.errors += other.errors;
+        self.elapsed_s = self.elapsed_s.max(other.elapsed_s);
+    }
+}
+
+/// The result line, fields in this order.
+#[derive(Debug, Serialize)]
+struct Report {
+    workload: &'static str,
+    clients: u32,
+    inflight: u32,
+    duration_s: f64,
+    value_size: usize,
+    ops: u64,
+    ops_per_sec: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    max_us: u64,
+    errors: u64,
+}
+
+/// The result line: `{"workload","clients","inflight","duration_s","value_size","ops",
+/// "ops_per_sec","p50_us","p99_us","p999_us","max_us","errors"}`.
+pub fn json_line(args: &Args, stats: &Stats) -> String {
+    let h = &stats.latency_us;
+    let (p50_us, p99_us, p999_us, max_us) = if h.is_empty() {
+        (0, 0, 0, 0)
+    } else {
+        (
+            h.value_at_quantile(0.50),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+        )
+    };
+    let ops_per_sec = if stats.elapsed_s > 0.0 {
+        (stats.ops as f64 / stats.elapsed_s * 10.0).round() / 10.0
+    } else {
+        0.0
+    };
+    let report = Report {
+        workload: args.workload.name(),
+        clients: args.clients,
+        inflight: args.inflight,
+        duration_s: (stats.elapsed_s * 1000.0).round() / 1000.0,
+        value_size: args.value_size,
+        ops: stats.ops,
+        ops_per_sec,
+        p50_us,
+        p99_us,
+        p999_us,
+        max_us,
+        errors: stats.errors,
+    };
+    serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[test]
+    fn merges_and_reports() {
+        let mut a = Stats::new();
+        let mut b = Stats::new();
+        for i in 1..=99 {
+            a.record(Duration::from_micros(i * 10));
+        }
+        b.record(Duration::from_millis(50));
+        b.errors = 2;
+        a.elapsed_s = 2.0;
+        b.elapsed_s = 1.9;
+        a.merge(&b);
+        assert_eq!(a.ops, 100);
+        let args = Args::parse_from(["zk-bench", "--workload", "get", "--clients", "2"]);
+        let text = json_line(&args, &a);
+        assert!(
+            text.starts_with(r#"{"workload":"get","clients":2,"inflight":1,"#),
+            "{text}"
+        );
+        let line: serde_json::Value = serde_json::from_str(&text).expect("valid json");
+        assert_eq!(line["workload"], "get");
+        assert_eq!(line["ops"], 100);
+        assert_eq!(line["ops_per_sec"], 50.0);
+        assert_eq!(line["errors"], 2);
+        assert!(line["max_us"].as_u64().expect("max") >= 49_000);
+        let p50 = line["p50_us"].as_u64().expect("p50");
+        assert!((490..=510).contains(&p50), "{p50}");
+        for key in [
+            "clients",
+            "inflight",
+            "duration_s",
+            "value_size",
+            "p99_us",
+            "p999_us",
+        ] {
+            assert!(line.get(key).is_some(), "{key}");
+        }
+    }
+}
