@@ -154,6 +154,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let pipeline = Arc::new(Pipeline {
         config: config.clone(),
         shared,
+        proposer: submit::Proposer::start(raft.clone()),
         raft,
         tracker: SessionTracker::new(),
     });
@@ -286,7 +287,7 @@ async fn expire_sessions(p: Arc<Pipeline>) {
         }
         for id in p.tracker.take_expired(tokio::time::Instant::now()) {
             tracing::info!(session = format!("{id:#x}"), "session expired");
-            match submit::write(&p.raft, Command::CloseSession { session: id }).await {
+            match p.proposer.write(Command::CloseSession { session: id }).await {
                 Ok(_) => {
                     p.tracker.forget(id);
                     p.shared.watches.kill(id);
@@ -311,8 +312,7 @@ async fn reap_nodes(p: Arc<Pipeline>) {
         let now = prep::now_ms();
         let candidates = p.shared.tree.read().reap_candidates(now);
         for path in candidates {
-            match submit::write(
-                &p.raft,
+            match p.proposer.write(
                 Command::Reap {
                     path: path.clone(),
                     time_ms: now,

@@ -25,6 +25,8 @@ pub struct Pipeline {
     pub shared: Arc<Shared>,
     /// The raft handle.
     pub raft: Raft,
+    /// The write queue into raft (batches writes into log entries).
+    pub proposer: submit::Proposer,
     /// Session liveness (meaningful on the leader).
     pub tracker: SessionTracker,
 }

@@ -13,7 +13,7 @@ mod storage_suite;
 pub use log_store::LogStore;
 pub use state_machine::{SnapshotBuilder, StateMachine};
 
-use crate::tree::{ApplyResult, Command};
+use crate::tree::{ApplyResult, Batch};
 
 pub use openraft::BasicNode;
 
@@ -21,10 +21,11 @@ pub use openraft::BasicNode;
 pub type NodeId = u64;
 
 openraft::declare_raft_types!(
-    /// The raft type configuration: the log carries [`Command`]s, apply returns [`ApplyResult`]s.
+    /// The raft type configuration: a log entry carries a [`Batch`] of transactions,
+    /// apply returns one [`ApplyResult`] per transaction.
     pub TypeConfig:
-        D = Command,
-        R = ApplyResult,
+        D = Batch,
+        R = Vec<ApplyResult>,
         NodeId = NodeId,
         Node = BasicNode,
         Entry = openraft::Entry<TypeConfig>,

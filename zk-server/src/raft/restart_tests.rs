@@ -86,7 +86,7 @@ async fn start(dir: &Path, election_ms: u64) -> (Raft, Arc<Shared>) {
 }
 
 async fn write(raft: &Raft, session: i64) -> u64 {
-    raft.client_write(Command::CloseSession { session })
+    raft.client_write(crate::tree::Batch(vec![Command::CloseSession { session }]))
         .await
         .unwrap()
         .log_id
@@ -126,14 +126,14 @@ async fn restart_reapplies_committed_log_after_snapshot_and_purge() {
     for s in 3..6 {
         last = write(&raft, s).await;
     }
-    assert_eq!(shared.applied_zxid(), last as i64);
+    assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(last));
     raft.shutdown().await.unwrap();
     drop(raft);
 
     // Long election timeout: whatever is applied right after `Raft::new` came from the
     // snapshot plus the local committed log, not from a new term.
     let (raft, shared) = start(dir.path(), 5_000).await;
-    assert_eq!(shared.applied_zxid(), last as i64);
+    assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(last));
     // Metrics are published by the core task a moment after `Raft::new`.
     raft.wait(wait)
         .metrics(
@@ -155,6 +155,6 @@ async fn restart_reapplies_committed_log_after_snapshot_and_purge() {
         .unwrap();
     let next = write(&raft, 99).await;
     assert!(next > last);
-    assert_eq!(shared.applied_zxid(), next as i64);
+    assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(next));
     raft.shutdown().await.unwrap();
 }

@@ -25,7 +25,8 @@ use parking_lot::Mutex;
 use super::{BasicNode, NodeId, TypeConfig};
 use crate::state::Shared;
 use crate::storage::{SnapshotFiles, StorageError, SyncMode};
-use crate::tree::{ApplyResult, DataTree};
+use crate::tree::txn::ZXID_BATCH_BITS;
+use crate::tree::{zxid_end, zxid_of, ApplyResult, DataTree};
 
 type RaftStorageError = openraft::StorageError<NodeId>;
 type Meta = SnapshotMeta<NodeId, BasicNode>;
@@ -118,9 +119,9 @@ impl StateMachine {
     }
 }
 
-/// The zxid of a log id: its index (0 for none).
+/// The applied zxid once the entry `log_id` is applied (0 for none).
 fn zxid(log_id: Option<&LogId<NodeId>>) -> i64 {
-    log_id.map_or(0, |l| l.index as i64)
+    log_id.map_or(0, |l| zxid_end(l.index))
 }
 
 fn snapshot_error(
@@ -210,7 +211,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((a.log_id, a.membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, RaftStorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<ApplyResult>>, RaftStorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -219,41 +220,43 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut events = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
-            let zxid = i64::try_from(log_id.index).map_err(|e| {
-                RaftStorageError::from(StorageIOError::new(
+            if i64::try_from(log_id.index).map_or(true, |i| i > (i64::MAX >> ZXID_BATCH_BITS)) {
+                return Err(RaftStorageError::from(StorageIOError::new(
                     ErrorSubject::Apply(log_id),
                     ErrorVerb::Write,
-                    AnyError::new(&e),
-                ))
-            })?;
-            {
-                let mut tree = self.shared.tree.write();
-                let result = match entry.payload {
-                    EntryPayload::Normal(cmd) => {
+                    AnyError::error("log index too large for a zxid"),
+                )));
+            }
+            let mut tree = self.shared.tree.write();
+            let results = match entry.payload {
+                EntryPayload::Normal(batch) => {
+                    let mut results = Vec::with_capacity(batch.0.len());
+                    for (i, cmd) in batch.0.iter().enumerate() {
+                        let zxid = zxid_of(log_id.index, i);
                         events.clear();
-                        let r = tree.apply(zxid, &cmd, &mut events);
+                        results.push(tree.apply(zxid, cmd, &mut events));
                         // Still under the write lock: no read + watch can slip in between.
                         self.shared.watches.trigger(zxid, &events);
-                        self.inner.applied.lock().log_id = Some(log_id);
-                        r
                     }
-                    EntryPayload::Blank => {
-                        self.inner.applied.lock().log_id = Some(log_id);
-                        ApplyResult::Nothing
-                    }
-                    EntryPayload::Membership(m) => {
-                        let mut a = self.inner.applied.lock();
-                        a.log_id = Some(log_id);
-                        a.membership = StoredMembership::new(Some(log_id), m);
-                        ApplyResult::Nothing
-                    }
-                };
-                // Advanced under the write lock too: a read (under the read lock)
-                // reports exactly the zxid of the state it saw.
-                self.shared.applied.send_replace(zxid);
-                drop(tree);
-                out.push(result);
-            }
+                    self.inner.applied.lock().log_id = Some(log_id);
+                    results
+                }
+                EntryPayload::Blank => {
+                    self.inner.applied.lock().log_id = Some(log_id);
+                    Vec::new()
+                }
+                EntryPayload::Membership(m) => {
+                    let mut a = self.inner.applied.lock();
+                    a.log_id = Some(log_id);
+                    a.membership = StoredMembership::new(Some(log_id), m);
+                    Vec::new()
+                }
+            };
+            // Advanced under the write lock too: a read (under the read lock) reports
+            // exactly the zxid of the state it saw.
+            self.shared.applied.send_replace(zxid(Some(&log_id)));
+            drop(tree);
+            out.push(results);
         }
         Ok(out)
     }
@@ -351,7 +354,7 @@ mod tests {
             },
             Entry {
                 log_id: log_id(1, 3),
-                payload: EntryPayload::Normal(Command::CloseSession { session: 7 }),
+                payload: EntryPayload::Normal(crate::tree::Batch(vec![Command::CloseSession { session: 7 }])),
             },
         ]
     }
@@ -368,10 +371,10 @@ mod tests {
         let mut rx = shared.applied.subscribe();
         let out = sm.apply(entries()).await.unwrap();
         assert_eq!(out.len(), 3);
-        assert_eq!(out[0], ApplyResult::Nothing);
-        assert_eq!(shared.applied_zxid(), 3);
+        assert!(out[0].is_empty());
+        assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(3));
         assert!(rx.has_changed().unwrap());
-        assert_eq!(*rx.borrow_and_update(), 3);
+        assert_eq!(*rx.borrow_and_update(), crate::tree::zxid_end(3));
         let (applied, mem) = sm.applied_state().await.unwrap();
         assert_eq!(applied, Some(log_id(1, 3)));
         assert_eq!(mem.log_id(), &Some(log_id(1, 1)));
@@ -393,7 +396,7 @@ mod tests {
         drop(sm);
 
         let (mut sm, shared) = open(dir.path());
-        assert_eq!(shared.applied_zxid(), 3);
+        assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(3));
         let (applied, mem) = sm.applied_state().await.unwrap();
         assert_eq!(applied, Some(log_id(1, 3)));
         assert_eq!(mem, built.meta.last_membership);
@@ -419,12 +422,12 @@ mod tests {
         let mut rx = sm.begin_receiving_snapshot().await.unwrap();
         *rx = *snap.snapshot;
         sm.install_snapshot(&snap.meta, rx).await.unwrap();
-        assert_eq!(shared.applied_zxid(), 3);
+        assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(3));
         assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 3)));
         drop(sm);
 
         let (mut sm, shared) = open(dir.path());
-        assert_eq!(shared.applied_zxid(), 3);
+        assert_eq!(shared.applied_zxid(), crate::tree::zxid_end(3));
         let cur = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(cur.meta, snap.meta);
     }

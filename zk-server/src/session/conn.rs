@@ -91,8 +91,7 @@ async fn handshake(
             .timeout_ms
             .clamp(cfg.min_session_timeout_ms(), cfg.max_session_timeout_ms());
         let password: [u8; 16] = rand::random();
-        match submit::write(
-            &p.raft,
+        match p.proposer.write(
             Command::CreateSession {
                 timeout_ms,
                 password,
@@ -251,7 +250,7 @@ impl Conn {
                     Command::Txn { ops, .. } => ops.len(),
                     _ => 1,
                 };
-                let completion = submit::submit(&self.p.raft, cmd).await;
+                let completion = self.p.proposer.submit(cmd);
                 let shared = self.p.shared.clone();
                 self.inflight.push_back(
                     async move {
@@ -285,13 +284,9 @@ impl Conn {
             }
             Prepared::Close => {
                 self.closing = true;
-                let completion = submit::submit(
-                    &self.p.raft,
-                    Command::CloseSession {
-                        session: self.session,
-                    },
-                )
-                .await;
+                let completion = self.p.proposer.submit(Command::CloseSession {
+                    session: self.session,
+                });
                 let shared = self.p.shared.clone();
                 self.inflight.push_back(
                     async move {

@@ -20,7 +20,7 @@ mod invariants;
 mod testkit;
 
 pub use txn::{
-    session_id_for, ApplyResult, ChangeKind, Command, CreateMode, OpOutput, Stat, TreeError,
+    index_of, session_id_for, zxid_end, zxid_of, ApplyResult, Batch, ChangeKind, Command, CreateMode, OpOutput, Stat, TreeError,
     TreeEvent, TxnOp,
 };
 

@@ -105,6 +105,36 @@ pub enum Command {
     Reap { path: String, time_ms: i64 },
 }
 
+/// Bits of a zxid below the raft log index. One log entry carries a [`Batch`] of
+/// transactions (group commit: openraft 0.9 flushes its log once per entry on the
+/// leader, so batching is what lets concurrent writes share an fsync); transaction `i`
+/// of the entry at log index `L` has zxid `L << 16 | i`. Zxids stay monotonic, unique
+/// and never reused, and order exactly as the log does.
+pub const ZXID_BATCH_BITS: u32 = 16;
+
+/// Most transactions one log entry may carry.
+pub const MAX_BATCH: usize = (1 << ZXID_BATCH_BITS) - 1;
+
+/// The zxid of transaction `position` of the entry at log index `index`.
+pub fn zxid_of(index: u64, position: usize) -> i64 {
+    ((index as i64) << ZXID_BATCH_BITS) | (position.min(MAX_BATCH) as i64)
+}
+
+/// The highest zxid an entry at `index` can hold: the node's applied zxid once the
+/// entry is applied (so it is >= every zxid a client can have seen from that entry).
+pub fn zxid_end(index: u64) -> i64 {
+    zxid_of(index, MAX_BATCH)
+}
+
+/// The raft log index a zxid belongs to.
+pub fn index_of(zxid: i64) -> u64 {
+    (zxid.max(0) >> ZXID_BATCH_BITS) as u64
+}
+
+/// A raft log entry's payload: the transactions proposed together, applied in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Command>);
+
 /// The session id a `CreateSession` applied at `zxid` gets.
 pub fn session_id_for(zxid: i64) -> i64 {
     (1_i64 << 56) | zxid

@@ -101,6 +101,7 @@ impl Writer {
             return;
         }
         self.group_commits.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(batch = self.pending.len(), "wal group commit");
         for c in self.pending.drain(..) {
             c(Ok(()));
         }
