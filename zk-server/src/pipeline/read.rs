@@ -31,7 +31,12 @@ fn answer(
 ) -> pb::Response {
     let xid = req.xid;
     let Some(op) = &req.op else {
-        return reply::error(xid, zxid, Code::BadArguments, "request without an operation");
+        return reply::error(
+            xid,
+            zxid,
+            Code::BadArguments,
+            "request without an operation",
+        );
     };
     match op {
         ReqOp::Ping(_) => reply::ok(xid, zxid, R::Empty(pb::Empty {})),
@@ -85,7 +90,11 @@ fn answer(
             reply::ok(xid, zxid, R::MultiRead(pb::MultiReadResponse { results }))
         }
         ReqOp::GetEphemerals(r) => {
-            let prefix = if r.prefix.is_empty() { "/" } else { r.prefix.as_str() };
+            let prefix = if r.prefix.is_empty() {
+                "/"
+            } else {
+                r.prefix.as_str()
+            };
             reply::ok(
                 xid,
                 zxid,
@@ -112,12 +121,17 @@ fn answer(
                 Ok(pb::WatcherType::Children) => &[WatchKind::Child],
                 Ok(pb::WatcherType::Data) => &[WatchKind::Data],
                 Ok(pb::WatcherType::Any) => WatchManager::all_kinds(),
+                Ok(pb::WatcherType::Persistent) => &[WatchKind::Persistent],
+                Ok(pb::WatcherType::PersistentRecursive) => &[WatchKind::PersistentRecursive],
                 _ => {
                     return reply::error(
                         xid,
                         zxid,
                         Code::BadArguments,
-                        format!("remove_watches {}: unknown watcher type {}", r.path, r.watcher_type),
+                        format!(
+                            "remove_watches {}: unknown watcher type {}",
+                            r.path, r.watcher_type
+                        ),
                     )
                 }
             };
