@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: real servers on loopback (in-process, via
 //! `zk_server::testing`), clients connected to them, and time bounds.
 
+pub mod proxy;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -62,7 +64,8 @@ pub mod raw {
     use tokio::sync::mpsc;
     use tokio_stream::wrappers::ReceiverStream;
     use zk_proto::pb::{
-        self, client_message::Kind as In, server_message::Kind as Out, zoo_keeper_client::ZooKeeperClient,
+        self, client_message::Kind as In, server_message::Kind as Out,
+        zoo_keeper_client::ZooKeeperClient,
     };
 
     /// An open raw session stream.
@@ -75,18 +78,24 @@ pub mod raw {
     /// Opens a stream and sends `connect`; returns the session or None if the server
     /// ended the stream (refused).
     pub async fn open(addr: &str, connect: pb::ConnectRequest) -> Option<RawSession> {
-        let mut client = ZooKeeperClient::connect(format!("http://{addr}")).await.ok()?;
-        let (tx, rx) = mpsc::channel(64);
-        tx.send(pb::ClientMessage { kind: Some(In::Connect(connect)) })
+        let mut client = ZooKeeperClient::connect(format!("http://{addr}"))
             .await
             .ok()?;
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::ClientMessage {
+            kind: Some(In::Connect(connect)),
+        })
+        .await
+        .ok()?;
         let mut stream = client
             .session(ReceiverStream::new(rx))
             .await
             .ok()?
             .into_inner();
         match stream.next().await {
-            Some(Ok(pb::ServerMessage { kind: Some(Out::Connected(c)) })) => Some(RawSession {
+            Some(Ok(pb::ServerMessage {
+                kind: Some(Out::Connected(c)),
+            })) => Some(RawSession {
                 tx,
                 rx: stream,
                 connected: c,
