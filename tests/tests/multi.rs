@@ -9,7 +9,9 @@ async fn multi_applies_all_ops_atomically() {
     bounded(20, async {
         let s = server().await;
         let c = client(&s).await;
-        c.create("/m", "0", &CreateOptions::persistent()).await.expect("create");
+        c.create("/m", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
         let results = c
             .multi(vec![
                 Op::check("/m", Some(0)),
@@ -40,7 +42,9 @@ async fn failed_multi_changes_nothing_and_reports_zookeeper_results() {
     bounded(20, async {
         let s = server().await;
         let c = client(&s).await;
-        c.create("/f", "0", &CreateOptions::persistent()).await.expect("create");
+        c.create("/f", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
         let before = c.exists("/").await.expect("exists").expect("root");
         let e = c
             .multi(vec![
@@ -53,7 +57,10 @@ async fn failed_multi_changes_nothing_and_reports_zookeeper_results() {
         match &e {
             Error::Multi { index, results, .. } => {
                 assert_eq!(*index, 1);
-                assert_eq!(*results, vec![Code::Ok, Code::BadVersion, Code::RuntimeInconsistency]);
+                assert_eq!(
+                    *results,
+                    vec![Code::Ok, Code::BadVersion, Code::RuntimeInconsistency]
+                );
             }
             other => panic!("expected a multi error, got {other:?}"),
         }

@@ -40,10 +40,16 @@ async fn expiry_removes_ephemerals_and_fires_watches() {
         let observer = client(&s).await;
         let mut gone = raw_session(&s.connect_string(), 400).await;
         assert_eq!(gone.connected.timeout_ms, 400);
-        let r = gone.call(1, create_ephemeral("/lease")).await.expect("create");
+        let r = gone
+            .call(1, create_ephemeral("/lease"))
+            .await
+            .expect("create");
         assert_eq!(r.err, 0, "{}", r.message);
         let (stat, deleted) = observer.exists_and_watch("/lease").await.expect("watch");
-        assert_eq!(stat.expect("exists").ephemeral_owner, gone.connected.session_id);
+        assert_eq!(
+            stat.expect("exists").ephemeral_owner,
+            gone.connected.session_id
+        );
         // The client vanishes without closing its session.
         let (id, password) = (gone.connected.session_id, gone.connected.password.clone());
         drop(gone);
@@ -129,22 +135,35 @@ async fn reconnect_reattaches_the_session_and_rearms_watches() {
         let id = c.session_id();
         let mut states = c.state();
         assert_eq!(states.next().await, Some(SessionState::Connected));
-        c.create("/eph", "", &CreateOptions::ephemeral()).await.expect("ephemeral");
-        c.create("/w", "0", &CreateOptions::persistent()).await.expect("create");
+        c.create("/eph", "", &CreateOptions::ephemeral())
+            .await
+            .expect("ephemeral");
+        c.create("/w", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
         let (_, _, data_watch) = c.get_data_and_watch("/w").await.expect("watch");
         let mut persistent = c.watch("/w", false).await.expect("persistent");
 
         s.restart().await.expect("restart");
-        let state = tokio::time::timeout(Duration::from_secs(10), states.next()).await.expect("state");
+        let state = tokio::time::timeout(Duration::from_secs(10), states.next())
+            .await
+            .expect("state");
         assert_eq!(state, Some(SessionState::Disconnected));
-        let state = tokio::time::timeout(Duration::from_secs(10), states.next()).await.expect("state");
+        let state = tokio::time::timeout(Duration::from_secs(10), states.next())
+            .await
+            .expect("state");
         assert_eq!(state, Some(SessionState::Connected));
         assert_eq!(c.session_id(), id, "same session after reconnect");
-        assert!(c.exists("/eph").await.expect("exists").is_some(), "ephemeral survived");
+        assert!(
+            c.exists("/eph").await.expect("exists").is_some(),
+            "ephemeral survived"
+        );
 
         let other = client(&s).await;
         other.set_data("/w", "1", None).await.expect("set");
-        let ev = tokio::time::timeout(Duration::from_secs(5), data_watch).await.expect("re-armed data watch");
+        let ev = tokio::time::timeout(Duration::from_secs(5), data_watch)
+            .await
+            .expect("re-armed data watch");
         assert_eq!(ev.event_type, EventType::NodeDataChanged);
         // A persistent watcher also sees the session's Disconnected/Connected notices.
         let ev = tokio::time::timeout(Duration::from_secs(5), async {
@@ -167,12 +186,25 @@ async fn set_watches_fires_what_was_missed_since_the_last_zxid() {
     bounded(30, async {
         let s = server().await;
         let c = client(&s).await;
-        c.create("/changed", "0", &CreateOptions::persistent()).await.expect("create");
-        c.create("/same", "0", &CreateOptions::persistent()).await.expect("create");
-        c.create("/kids", "", &CreateOptions::persistent()).await.expect("create");
-        let seen = c.exists("/kids").await.expect("exists").expect("kids").pzxid;
+        c.create("/changed", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        c.create("/same", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        c.create("/kids", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        let seen = c
+            .exists("/kids")
+            .await
+            .expect("exists")
+            .expect("kids")
+            .pzxid;
         c.set_data("/changed", "1", None).await.expect("set");
-        c.create("/kids/new", "", &CreateOptions::persistent()).await.expect("create");
+        c.create("/kids/new", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
         let mut r = raw_session(&s.connect_string(), 2000).await;
         r.tx.send(pb::ClientMessage {
             kind: Some(pb::client_message::Kind::Request(pb::Request {
@@ -207,10 +239,16 @@ async fn set_watches_fires_what_was_missed_since_the_last_zxid() {
         }
         events.sort();
         let mut expected = vec![
-            (pb::EventType::NodeDataChanged as i32, "/changed".to_string()),
+            (
+                pb::EventType::NodeDataChanged as i32,
+                "/changed".to_string(),
+            ),
             (pb::EventType::NodeDeleted as i32, "/deleted".to_string()),
             (pb::EventType::NodeCreated as i32, "/kids/new".to_string()),
-            (pb::EventType::NodeChildrenChanged as i32, "/kids".to_string()),
+            (
+                pb::EventType::NodeChildrenChanged as i32,
+                "/kids".to_string(),
+            ),
         ];
         expected.sort();
         assert_eq!(events, expected, "the unchanged /same is re-armed silently");
@@ -223,7 +261,10 @@ async fn set_watches_fires_what_was_missed_since_the_last_zxid() {
             .expect("ok");
         match m.kind {
             Some(pb::server_message::Kind::Event(e)) => {
-                assert_eq!((e.event_type, e.path.as_str()), (pb::EventType::NodeDataChanged as i32, "/same"))
+                assert_eq!(
+                    (e.event_type, e.path.as_str()),
+                    (pb::EventType::NodeDataChanged as i32, "/same")
+                )
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -236,7 +277,10 @@ async fn sessions_and_data_survive_a_restart() {
     bounded(60, async {
         let mut s = server().await;
         let mut raw1 = raw_session(&s.connect_string(), 2000).await;
-        let r = raw1.call(1, create_ephemeral("/kept")).await.expect("create");
+        let r = raw1
+            .call(1, create_ephemeral("/kept"))
+            .await
+            .expect("create");
         assert_eq!(r.err, 0);
         let (id, password) = (raw1.connected.session_id, raw1.connected.password.clone());
         drop(raw1);
@@ -257,9 +301,11 @@ async fn sessions_and_data_survive_a_restart() {
         let c = client(&s).await;
         assert!(c.exists("/kept").await.expect("exists").is_some());
         drop(again);
-        eventually(10, "the abandoned session expires after the restart", || async {
-            c.exists("/kept").await.expect("exists").is_none()
-        })
+        eventually(
+            10,
+            "the abandoned session expires after the restart",
+            || async { c.exists("/kept").await.expect("exists").is_none() },
+        )
         .await;
     })
     .await;
@@ -279,7 +325,10 @@ async fn a_client_ahead_of_the_server_is_refused() {
             },
         )
         .await;
-        assert!(refused.is_none(), "a server behind the client must refuse it");
+        assert!(
+            refused.is_none(),
+            "a server behind the client must refuse it"
+        );
     })
     .await;
 }
