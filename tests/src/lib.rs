@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: real servers on loopback (in-process, via
 //! `zk_server::testing`), clients connected to them, and time bounds.
 
+pub mod proxy;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -181,3 +181,119 @@ async fn event_arrives_before_a_later_read_that_sees_the_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn removing_a_persistent_watch_leaves_a_one_shot_watch_working() {
+    bounded(30, async {
+        let s = server().await;
+        let c = client(&s).await;
+        let w = client(&s).await;
+        c.create("/pw", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        let flat = w.watch("/pw", false).await.expect("persistent");
+        let mut deep = w.watch("/pw", true).await.expect("recursive");
+        let (_, _, data) = w.get_data_and_watch("/pw").await.expect("data watch");
+        let (_, _, kids) = w.get_children_and_watch("/pw").await.expect("child watch");
+        flat.remove().await.expect("remove the persistent watch");
+
+        c.set_data("/pw", "1", None).await.expect("set");
+        let ev = tokio::time::timeout(WAIT, data)
+            .await
+            .expect("the data watch still fires");
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeDataChanged, "/pw")
+        );
+        let ev = tokio::time::timeout(WAIT, deep.next())
+            .await
+            .expect("recursive")
+            .expect("open");
+        assert_eq!(
+            ev.event_type,
+            EventType::NodeDataChanged,
+            "the other mode stays"
+        );
+        c.create("/pw/k", "", &CreateOptions::persistent())
+            .await
+            .expect("child");
+        let ev = tokio::time::timeout(WAIT, kids)
+            .await
+            .expect("the child watch still fires");
+        assert_eq!(ev.event_type, EventType::NodeChildrenChanged);
+        let ev = tokio::time::timeout(WAIT, deep.next())
+            .await
+            .expect("recursive")
+            .expect("open");
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (EventType::NodeCreated, "/pw/k")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remove_watches_by_persistent_type_on_the_wire() {
+    use tests::raw;
+    use zk_proto::pb::{self, request::Op};
+    bounded(30, async {
+        let s = server().await;
+        let c = client(&s).await;
+        c.create("/t", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        let mut r = raw::open(
+            &s.connect_string(),
+            pb::ConnectRequest {
+                timeout_ms: 2000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("raw session");
+        let mut xid = 0;
+        let mut call = |op: Op| {
+            xid += 1;
+            (xid, op)
+        };
+        let add = |mode: pb::AddWatchMode| {
+            Op::AddWatch(pb::AddWatchRequest {
+                path: "/t".into(),
+                mode: mode as i32,
+            })
+        };
+        let remove = |t: pb::WatcherType| {
+            Op::RemoveWatches(pb::RemoveWatchesRequest {
+                path: "/t".into(),
+                watcher_type: t as i32,
+            })
+        };
+        let get = Op::GetData(pb::GetDataRequest {
+            path: "/t".into(),
+            watch: true,
+        });
+        for op in [
+            add(pb::AddWatchMode::PersistentWatch),
+            add(pb::AddWatchMode::PersistentRecursiveWatch),
+            get,
+        ] {
+            let (x, op) = call(op);
+            assert_eq!(r.call(x, op).await.expect("reply").err, 0);
+        }
+        // Each persistent type removes its own mode only, once.
+        for (t, code) in [
+            (pb::WatcherType::Persistent, Code::Ok),
+            (pb::WatcherType::Persistent, Code::NoWatcher),
+            (pb::WatcherType::PersistentRecursive, Code::Ok),
+            (pb::WatcherType::PersistentRecursive, Code::NoWatcher),
+            (pb::WatcherType::Data, Code::Ok),
+            (pb::WatcherType::Any, Code::NoWatcher),
+        ] {
+            let (x, op) = call(remove(t));
+            let resp = r.call(x, op).await.expect("reply");
+            assert_eq!(Code::from_i32(resp.err), code, "{t:?}: {}", resp.message);
+        }
+    })
+    .await;
+}

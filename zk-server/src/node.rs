@@ -287,7 +287,11 @@ async fn expire_sessions(p: Arc<Pipeline>) {
         }
         for id in p.tracker.take_expired(tokio::time::Instant::now()) {
             tracing::info!(session = format!("{id:#x}"), "session expired");
-            match p.proposer.write(Command::CloseSession { session: id }).await {
+            match p
+                .proposer
+                .write(Command::CloseSession { session: id })
+                .await
+            {
                 Ok(_) => {
                     p.tracker.forget(id);
                     p.shared.watches.kill(id);
@@ -312,13 +316,13 @@ async fn reap_nodes(p: Arc<Pipeline>) {
         let now = prep::now_ms();
         let candidates = p.shared.tree.read().reap_candidates(now);
         for path in candidates {
-            match p.proposer.write(
-                Command::Reap {
+            match p
+                .proposer
+                .write(Command::Reap {
                     path: path.clone(),
                     time_ms: now,
-                },
-            )
-            .await
+                })
+                .await
             {
                 Ok((_, ApplyResult::Reaped(true))) => tracing::debug!(path, "reaped"),
                 Ok(_) => {}

@@ -107,7 +107,8 @@ struct SessionTask {
     session_id: i64,
     password: Vec<u8>,
     /// Server paths whose `*WatchRemoved` events to drop: an internal RemoveWatches (for
-    /// a dropped persistent watcher) is in flight and other local watches stay.
+    /// a dropped persistent watcher) is in flight, and a server that announces removals
+    /// must not end the path's other local watchers (e.g. the other persistent mode).
     suppressed: HashMap<String, usize>,
     /// Callers of `close()` waiting for the end.
     close_replies: Vec<oneshot::Sender<()>>,
@@ -322,9 +323,8 @@ impl SessionTask {
     }
 
     /// A persistent watcher is gone: drop it locally and, when it was the last of its
-    /// path and mode, remove the server-side watch. RemoveWatches only knows `Any` (the
-    /// protocol has no persistent watcher type), so the other watches of the path are
-    /// re-armed right after it, pipelined, relative to our last zxid: nothing is missed.
+    /// path and mode, remove the server-side watch of that mode only (RemoveWatches with
+    /// PERSISTENT or PERSISTENT_RECURSIVE): the path's other watches stay armed.
     fn remove_persistent(
         &mut self,
         id: u64,
@@ -345,27 +345,22 @@ impl SessionTask {
             return None;
         };
         *self.suppressed.entry(path.clone()).or_default() += 1;
+        let watcher_type = if recursive {
+            pb::WatcherType::PersistentRecursive
+        } else {
+            pb::WatcherType::Persistent
+        };
         let op = Op::RemoveWatches(pb::RemoveWatchesRequest {
             path: path.clone(),
-            watcher_type: pb::WatcherType::Any as i32,
+            watcher_type: watcher_type as i32,
         });
         let xid = self.next_xid();
-        let mut ok = self.write(
-            conn,
-            xid,
-            op,
-            Kind::RemovePersistent {
-                path: path.clone(),
-                reply,
-            },
-        );
-        let mut rearm = self.registry.set_watches(Some(&path));
-        if !registry::is_empty(&rearm) {
-            rearm.relative_zxid = self.shared.last_zxid();
-            let xid = self.next_xid();
-            ok &= self.write(conn, xid, Op::SetWatches(rearm), Kind::SetWatches);
+        let kind = Kind::RemovePersistent { path, reply };
+        if self.write(conn, xid, op, kind) {
+            None
+        } else {
+            Some(End::Lost(format!("{}: stream closed", conn.host)))
         }
-        (!ok).then(|| End::Lost(format!("{}: stream closed", conn.host)))
     }
 
     fn on_message(&mut self, msg: pb::ServerMessage, conn: &Connection) -> Option<End> {

@@ -121,6 +121,8 @@ fn answer(
                 Ok(pb::WatcherType::Children) => &[WatchKind::Child],
                 Ok(pb::WatcherType::Data) => &[WatchKind::Data],
                 Ok(pb::WatcherType::Any) => WatchManager::all_kinds(),
+                Ok(pb::WatcherType::Persistent) => &[WatchKind::Persistent],
+                Ok(pb::WatcherType::PersistentRecursive) => &[WatchKind::PersistentRecursive],
                 _ => {
                     return reply::error(
                         xid,

@@ -51,8 +51,11 @@ impl Proposer {
     pub fn submit(&self, cmd: Command) -> Completion {
         let (reply, rx) = oneshot::channel();
         if self.tx.send((cmd, reply)).is_err() {
-            return futures::future::ready(Err((Code::ConnectionLoss, "server is shutting down".into())))
-                .boxed();
+            return futures::future::ready(Err((
+                Code::ConnectionLoss,
+                "server is shutting down".into(),
+            )))
+            .boxed();
         }
         async move {
             rx.await
@@ -119,22 +122,36 @@ async fn propose(raft: Raft, mut rx: mpsc::UnboundedReceiver<(Command, Reply)>) 
                         Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
                         Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err((
                             Code::ConnectionLoss,
-                            format!("this server is not the leader (leader: {:?}); retry", f.leader_id),
+                            format!(
+                                "this server is not the leader (leader: {:?}); retry",
+                                f.leader_id
+                            ),
                         )),
                         Ok(Err(e)) => Err((Code::SystemError, format!("write failed: {e}"))),
-                        Err(_) => Err((Code::ConnectionLoss, "server is shutting down".to_string())),
+                        Err(_) => {
+                            Err((Code::ConnectionLoss, "server is shutting down".to_string()))
+                        }
                     };
                     drop(permit);
                     match outcome {
                         Ok((index, results)) if results.len() == n => {
-                            for (i, (reply, result)) in replies.into_iter().zip(results).enumerate() {
+                            for (i, (reply, result)) in replies.into_iter().zip(results).enumerate()
+                            {
                                 let _ = reply.send(Ok((zxid_of(index, i), result)));
                             }
                         }
                         Ok((index, results)) => {
-                            tracing::error!(index, expected = n, got = results.len(), "apply returned a wrong number of results");
+                            tracing::error!(
+                                index,
+                                expected = n,
+                                got = results.len(),
+                                "apply returned a wrong number of results"
+                            );
                             for reply in replies {
-                                let _ = reply.send(Err((Code::SystemError, "internal error: lost result".into())));
+                                let _ = reply.send(Err((
+                                    Code::SystemError,
+                                    "internal error: lost result".into(),
+                                )));
                             }
                         }
                         Err(failure) => {
@@ -169,11 +186,19 @@ pub async fn sync(raft: &Raft) -> Result<(), Failure> {
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                 return Err((
                     Code::ConnectionLoss,
-                    format!("this server is not the leader (leader: {:?}); retry", f.leader_id),
+                    format!(
+                        "this server is not the leader (leader: {:?}); retry",
+                        f.leader_id
+                    ),
                 ))
             }
-            Err(RaftError::Fatal(e)) => return Err((Code::ConnectionLoss, format!("raft stopped: {e}"))),
+            Err(RaftError::Fatal(e)) => {
+                return Err((Code::ConnectionLoss, format!("raft stopped: {e}")))
+            }
         }
     }
-    Err((Code::OperationTimeout, "sync: no quorum confirmed leadership".into()))
+    Err((
+        Code::OperationTimeout,
+        "sync: no quorum confirmed leadership".into(),
+    ))
 }

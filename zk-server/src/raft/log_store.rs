@@ -360,7 +360,9 @@ mod tests {
     fn normal(term: u64, index: u64) -> Entry<TypeConfig> {
         Entry {
             log_id: log_id(term, index),
-            payload: EntryPayload::Normal(crate::tree::Batch(vec![Command::CloseSession { session: index as i64 }])),
+            payload: EntryPayload::Normal(crate::tree::Batch(vec![Command::CloseSession {
+                session: index as i64,
+            }])),
         }
     }
 

@@ -354,7 +354,9 @@ mod tests {
             },
             Entry {
                 log_id: log_id(1, 3),
-                payload: EntryPayload::Normal(crate::tree::Batch(vec![Command::CloseSession { session: 7 }])),
+                payload: EntryPayload::Normal(crate::tree::Batch(vec![Command::CloseSession {
+                    session: 7,
+                }])),
             },
         ]
     }

@@ -91,13 +91,13 @@ async fn handshake(
             .timeout_ms
             .clamp(cfg.min_session_timeout_ms(), cfg.max_session_timeout_ms());
         let password: [u8; 16] = rand::random();
-        match p.proposer.write(
-            Command::CreateSession {
+        match p
+            .proposer
+            .write(Command::CreateSession {
                 timeout_ms,
                 password,
-            },
-        )
-        .await
+            })
+            .await
         {
             Ok((
                 _,

@@ -20,8 +20,8 @@ mod invariants;
 mod testkit;
 
 pub use txn::{
-    index_of, session_id_for, zxid_end, zxid_of, ApplyResult, Batch, ChangeKind, Command, CreateMode, OpOutput, Stat, TreeError,
-    TreeEvent, TxnOp,
+    index_of, session_id_for, zxid_end, zxid_of, ApplyResult, Batch, ChangeKind, Command,
+    CreateMode, OpOutput, Stat, TreeError, TreeEvent, TxnOp,
 };
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
