@@ -1,0 +1,1 @@
+//! Building blocks shared by the recipes (sequence nodes, waiting for deletes, parents).
