@@ -102,6 +102,22 @@ enum Command {
         count: Option<u64>,
         path: String,
     },
+    /// Ensemble administration: status and membership changes.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `zkcli cluster ...`
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Each member's id, address, role (leader/follower/observer), applied zxid and lag.
+    Status,
+    /// Add a voting member (or promote an observer): server ID at peer address HOST:PORT.
+    AddVoter { id: u64, peer_addr: String },
+    /// Add an observer (serves reads, sessions and watches; never votes).
+    AddObserver { id: u64, peer_addr: String },
+    /// Remove a member (voter or observer).
+    Remove { id: u64 },
 }
 
 /// A failed command: one line for stderr.
@@ -190,6 +206,18 @@ async fn dispatch(client: &zk_client::Client, command: Command, out: &Output) ->
             count,
             path,
         } => watch::run(client, out, &path, recursive, count).await,
+        Command::Cluster(c) => match c {
+            ClusterCommand::Status => cluster::status(client, out).await,
+            ClusterCommand::AddVoter { id, peer_addr } => {
+                cluster::change(client, out, cluster::Change::AddVoter(id, peer_addr)).await
+            }
+            ClusterCommand::AddObserver { id, peer_addr } => {
+                cluster::change(client, out, cluster::Change::AddObserver(id, peer_addr)).await
+            }
+            ClusterCommand::Remove { id } => {
+                cluster::change(client, out, cluster::Change::Remove(id)).await
+            }
+        },
     }
 }
 

@@ -68,7 +68,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// A queued request (or one that failed before it could be queued).
-struct Call {
+pub(crate) struct Call {
     rx: std::result::Result<oneshot::Receiver<std::result::Result<pb::Response, Failure>>, Error>,
     shared: Arc<Shared>,
     op: &'static str,
@@ -88,7 +88,7 @@ impl Call {
     }
 
     /// The response of a successful request; a non-OK code is an error.
-    async fn ok(self) -> Result<pb::Response> {
+    pub(crate) async fn ok(self) -> Result<pb::Response> {
         let (op, path) = (self.op, self.path.clone());
         let resp = self.raw().await?;
         match Code::from_i32(resp.err) {
@@ -98,7 +98,7 @@ impl Call {
     }
 
     /// The result of a successful request, extracted by `f`; the wrong shape is an error.
-    async fn map<T>(self, f: impl FnOnce(R) -> Option<T>) -> Result<T> {
+    pub(crate) async fn map<T>(self, f: impl FnOnce(R) -> Option<T>) -> Result<T> {
         let (op, path) = (self.op, self.path.clone());
         let resp = self.ok().await?;
         resp.result
@@ -162,7 +162,7 @@ impl Client {
     }
 
     /// Queues a request now.
-    fn send(
+    pub(crate) fn send(
         &self,
         op: &'static str,
         path: &str,

@@ -33,6 +33,7 @@
 pub mod builder;
 mod chroot;
 pub mod client;
+pub mod cluster;
 mod convert;
 pub mod error;
 pub mod multi;
@@ -42,6 +43,7 @@ mod watch;
 
 pub use builder::ClientBuilder;
 pub use client::Client;
+pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, Result};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use types::{

@@ -15,6 +15,12 @@ pub mod pb {
     tonic::include_proto!("zk.v1");
 }
 
+/// Generated peer-to-peer service (`proto/peer.proto`): an opaque payload per call.
+#[allow(clippy::all, missing_docs)]
+pub mod peer {
+    tonic::include_proto!("zk.peer.v1");
+}
+
 /// The xid of a ping request and its reply (ZooKeeper uses -2 too).
 pub const PING_XID: i64 = -2;
 /// The xid of a close-session request.

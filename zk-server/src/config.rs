@@ -1,6 +1,7 @@
 //! Server configuration: command-line flags, an optional TOML file (`--config`), and
 //! defaults. Flags win over the file, the file over the defaults.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
@@ -24,6 +25,14 @@ pub enum SyncPolicy {
 pub struct Config {
     /// This node's id (ZooKeeper's `myid`).
     pub node_id: u64,
+    /// The ensemble's voting members: id -> peer address. Empty = the single-node
+    /// default (no peer port).
+    pub peers: BTreeMap<u64, String>,
+    /// This node's peer address (raft RPCs, forwarding). Defaults to its entry in
+    /// `peers`, else 127.0.0.1:2888.
+    pub peer_addr: Option<String>,
+    /// Join as an observer (non-voting member that serves reads and sessions).
+    pub observer: bool,
     /// Where the log and snapshots live.
     pub data_dir: PathBuf,
     /// Client port (native gRPC protocol). Port 0 picks a free port.
@@ -53,6 +62,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             node_id: 1,
+            peers: BTreeMap::new(),
+            peer_addr: None,
+            observer: false,
             data_dir: PathBuf::from("./zk-data"),
             client_addr: "127.0.0.1:2181".into(),
             admin_addr: "127.0.0.1:8080".into(),
@@ -85,6 +97,19 @@ impl Config {
         (self.tick_ms * 2).min(u32::MAX as u64) as u32
     }
 
+    /// True when this node is part of a multi-server ensemble.
+    pub fn clustered(&self) -> bool {
+        !self.peers.is_empty() || self.observer
+    }
+
+    /// The address this node's peer port binds.
+    pub fn peer_bind_addr(&self) -> String {
+        self.peer_addr
+            .clone()
+            .or_else(|| self.peers.get(&self.node_id).cloned())
+            .unwrap_or_else(|| "127.0.0.1:2888".to_string())
+    }
+
     /// Largest negotiable session timeout (20 ticks).
     pub fn max_session_timeout_ms(&self) -> u32 {
         (self.tick_ms * 20).min(u32::MAX as u64) as u32
@@ -99,6 +124,22 @@ impl Config {
     about = "A ZooKeeper-class coordination server on openraft"
 )]
 pub struct Args {
+    /// Run a local ensemble in one process instead of one node (see `dev-cluster --help`).
+    #[command(subcommand)]
+    pub command: Option<SubCommand>,
+    /// This server's id in the ensemble (ZooKeeper's myid) [default: 1]
+    #[arg(long, value_name = "N")]
+    pub id: Option<u64>,
+    /// The voting members: `1=HOST:PORT,2=HOST:PORT,3=HOST:PORT` (peer addresses).
+    /// Without it the server is a single node.
+    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    pub peers: Option<String>,
+    /// Peer address to bind [default: this id's entry in --peers, else 127.0.0.1:2888]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub peer_addr: Option<String>,
+    /// Join the ensemble as an observer (serves reads, sessions and watches; never votes)
+    #[arg(long)]
+    pub observer: bool,
     /// TOML file with the same keys as the flags (data_dir, client_addr, ...); flags win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -125,10 +166,59 @@ pub struct Args {
     pub snapshot_every: Option<u64>,
 }
 
+/// `zk-server` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SubCommand {
+    /// Run an ensemble of separate server nodes in this one process (each with its own
+    /// ports and data dir) and print the connect string. For local development.
+    DevCluster {
+        /// Voting members.
+        #[arg(long, default_value_t = 3)]
+        size: u64,
+        /// Observers.
+        #[arg(long, default_value_t = 0)]
+        observers: u64,
+        /// Node i (from 1) uses client port P+i-1, peer port P+100+i-1, admin port P+200+i-1.
+        #[arg(long, default_value_t = 2181)]
+        base_port: u16,
+        /// Node i keeps its data in DIR/node-i.
+        #[arg(long, default_value = "./zk-dev-cluster")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_peers(s: &str) -> Result<BTreeMap<u64, String>, ServerError> {
+    let mut peers = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part.split_once('=').ok_or_else(|| ServerError::Config {
+            message: format!("--peers: expected ID=HOST:PORT, got {part:?}"),
+        })?;
+        let id: u64 = id.trim().parse().map_err(|_| ServerError::Config {
+            message: format!("--peers: bad server id {id:?} in {part:?}"),
+        })?;
+        if addr.trim().is_empty() || !addr.contains(':') {
+            return Err(ServerError::Config {
+                message: format!("--peers: bad address {addr:?} for server {id}"),
+            });
+        }
+        if peers.insert(id, addr.trim().to_string()).is_some() {
+            return Err(ServerError::Config {
+                message: format!("--peers: server {id} listed twice"),
+            });
+        }
+    }
+    Ok(peers)
+}
+
 /// The keys a `--config` TOML file may hold.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    id: Option<u64>,
+    peers: Option<String>,
+    peer_addr: Option<String>,
+    observer: Option<bool>,
     data_dir: Option<PathBuf>,
     client_addr: Option<String>,
     admin_addr: Option<String>,
@@ -154,6 +244,14 @@ impl Args {
             let f: FileConfig = toml::from_str(&text).map_err(|e| ServerError::Config {
                 message: format!("{}: {e}", path.display()),
             })?;
+            set(&mut c.node_id, f.id);
+            if let Some(p) = &f.peers {
+                c.peers = parse_peers(p)?;
+            }
+            if f.peer_addr.is_some() {
+                c.peer_addr = f.peer_addr;
+            }
+            set(&mut c.observer, f.observer);
             set(&mut c.data_dir, f.data_dir);
             set(&mut c.client_addr, f.client_addr);
             set(&mut c.admin_addr, f.admin_addr);
@@ -166,6 +264,16 @@ impl Args {
             set(&mut c.heartbeat_ms, f.heartbeat_ms);
             set(&mut c.election_timeout_ms.0, f.election_timeout_min_ms);
             set(&mut c.election_timeout_ms.1, f.election_timeout_max_ms);
+        }
+        set(&mut c.node_id, self.id);
+        if let Some(p) = &self.peers {
+            c.peers = parse_peers(p)?;
+        }
+        if self.peer_addr.is_some() {
+            c.peer_addr = self.peer_addr;
+        }
+        if self.observer {
+            c.observer = true;
         }
         set(&mut c.data_dir, self.data_dir);
         set(&mut c.client_addr, self.client_addr);
@@ -201,6 +309,23 @@ impl Config {
         }
         if self.snapshot_every == 0 {
             return bad("snapshot_every must be > 0");
+        }
+        if self.node_id == 0 {
+            return bad("server id must be > 0");
+        }
+        if self.observer && self.peers.is_empty() {
+            return bad("--observer needs --peers (the voters to join)");
+        }
+        if self.observer && self.peers.contains_key(&self.node_id) {
+            return bad("an observer's id must not be one of the voters in --peers");
+        }
+        if !self.observer && !self.peers.is_empty() && !self.peers.contains_key(&self.node_id) {
+            return Err(ServerError::Config {
+                message: format!(
+                    "--id {} is not among --peers; a voter must be listed (or use --observer)",
+                    self.node_id
+                ),
+            });
         }
         if self.log_segment_bytes < 4096 {
             return bad("log_segment_bytes must be at least 4096");
@@ -240,6 +365,33 @@ mod tests {
         assert_eq!(c.client_addr, "127.0.0.1:2181");
         assert_eq!(c.min_session_timeout_ms(), 200);
         assert_eq!(c.max_session_timeout_ms(), 2000);
+    }
+
+    #[test]
+    fn peers_are_parsed_and_checked() {
+        let p = parse_peers("1=127.0.0.1:2888, 2=127.0.0.1:2889,3=h:1").expect("peers");
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[&2], "127.0.0.1:2889");
+        for bad in ["1", "x=h:1", "1=h:1,1=h:2", "1=nohost"] {
+            assert!(parse_peers(bad).is_err(), "{bad}");
+        }
+        let c = Args {
+            id: Some(2),
+            peers: Some("1=127.0.0.1:2888,2=127.0.0.1:2889".into()),
+            ..Args::default()
+        }
+        .into_config()
+        .expect("config");
+        assert!(c.clustered());
+        assert_eq!(c.peer_bind_addr(), "127.0.0.1:2889");
+        let e = Args {
+            id: Some(5),
+            peers: Some("1=127.0.0.1:2888".into()),
+            ..Args::default()
+        }
+        .into_config()
+        .expect_err("not a member");
+        assert!(e.to_string().contains("--id 5"), "{e}");
     }
 
     #[test]

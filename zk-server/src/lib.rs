@@ -2,7 +2,7 @@
 //!
 //! Crate map (see `shared/DESIGN.md`):
 //! - [`run`] / [`start`]: start one node exactly as the `zk-server` binary does.
-//! - [`config`]: flags, TOML file, defaults.
+//! - [`config`]: flags, TOML file, defaults; [`ensemble`]: local multi-node configs.
 //! - [`tree`]: the replicated znode tree and sessions table (pure, deterministic).
 //! - [`raft`]: openraft glue: type config, log store, state machine, peer network.
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
@@ -10,11 +10,13 @@
 //! - [`session`]: the per-connection task, its ordered outbound queue, liveness.
 //! - [`watch`]: watch registrations and triggering.
 //! - [`api`], [`admin`]: the gRPC service and admin HTTP.
-//! - [`testing`]: [`testing::TestServer`], a real node for integration tests.
+//! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
+//!   integration tests (ours and applications').
 
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod ensemble;
 pub mod error;
 pub mod pipeline;
 pub mod raft;

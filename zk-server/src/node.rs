@@ -14,16 +14,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use zk_proto::pb::zoo_keeper_server::ZooKeeperServer;
+use zk_proto::peer::peer_server::PeerServer;
 
+use crate::api::peer::PeerService;
 use crate::api::session::SessionService;
 use crate::config::{Config, SyncPolicy};
 use crate::error::ServerError;
 use crate::pipeline::{prep, submit, Pipeline};
 use crate::raft::log_store::LogStore;
-use crate::raft::network::NoPeers;
+use crate::raft::network::{Network, Peers};
+use crate::raft::rpc::{MembershipChange, PeerReply, PeerRequest};
 use crate::raft::state_machine::StateMachine;
-use crate::raft::{BasicNode, Raft};
-use crate::session::expiry::SessionTracker;
+use crate::raft::{Member, Raft};
 use crate::state::Shared;
 use crate::storage::wal::WalOptions;
 use crate::storage::SyncMode;
@@ -33,6 +35,7 @@ use crate::tree::{ApplyResult, Command};
 pub struct ServerHandle {
     client_addr: SocketAddr,
     admin_addr: SocketAddr,
+    peer_addr: Option<SocketAddr>,
     pipeline: Arc<Pipeline>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -47,6 +50,11 @@ impl ServerHandle {
     /// The bound admin HTTP address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The bound peer address (None for a single node).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
     }
 
     /// `host:port` for clients.
@@ -117,10 +125,11 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .map_err(|e| ServerError::Config {
         message: format!("raft: {e}"),
     })?;
+    let peers = Peers::new();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
-        NoPeers,
+        Network::new(peers.clone()),
         log_store,
         state_machine,
     )
@@ -149,19 +158,67 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         source: e,
     })?;
 
-    bootstrap(&raft, config.node_id, client_addr).await?;
+    let peer_listener = if config.clustered() {
+        let addr = config.peer_bind_addr();
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| ServerError::Bind {
+                addr: addr.clone(),
+                source: e,
+            })?;
+        Some(l)
+    } else {
+        None
+    };
+    let peer_addr = match &peer_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| ServerError::Bind {
+            addr: config.peer_bind_addr(),
+            source: e,
+        })?),
+        None => None,
+    };
 
     let pipeline = Arc::new(Pipeline {
         config: config.clone(),
+        proposer: submit::Proposer::start(
+            raft.clone(),
+            config.node_id,
+            peers.clone(),
+            shared.clone(),
+        ),
         shared,
-        proposer: submit::Proposer::start(raft.clone()),
         raft,
-        tracker: SessionTracker::new(),
+        peers,
+        client_addr: client_addr.to_string(),
     });
-    become_ready(&pipeline).await?;
 
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+
+    if let Some(listener) = peer_listener {
+        let service = PeerServer::new(PeerService::new(pipeline.clone()))
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let mut peer_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = peer_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
+                tracing::error!("peer listener stopped: {e}");
+            }
+        }));
+        tasks.push(tokio::spawn(join_ensemble(pipeline.clone())));
+        tasks.push(tokio::spawn(report_sessions(pipeline.clone())));
+    } else {
+        bootstrap_single(&pipeline.raft, config.node_id, client_addr).await?;
+        become_ready(&pipeline).await?;
+    }
 
     let max_msg = config.max_data_bytes.saturating_mul(2).max(4 << 20) + (64 << 10);
     let service = ZooKeeperServer::new(SessionService::new(pipeline.clone()))
@@ -199,6 +256,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     tasks.push(tokio::spawn(expire_sessions(pipeline.clone())));
     tasks.push(tokio::spawn(reap_nodes(pipeline.clone())));
     tasks.push(tokio::spawn(follow_leadership(pipeline.clone())));
+    tasks.push(tokio::spawn(monitor_serving(pipeline.clone())));
 
     tracing::info!(
         node = config.node_id,
@@ -206,26 +264,27 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         admin = %admin_addr,
         data = %data_dir.display(),
         zxid = pipeline.shared.applied_zxid(),
-        "serving"
+        "listening"
     );
     Ok(ServerHandle {
         client_addr,
         admin_addr,
+        peer_addr,
         pipeline,
         stop,
         tasks,
     })
 }
 
-/// Initialises the cluster on first start (single voter); a restart never re-initialises.
-async fn bootstrap(raft: &Raft, node_id: u64, addr: SocketAddr) -> Result<(), ServerError> {
+/// Initialises a single-node server on first start; a restart never re-initialises.
+async fn bootstrap_single(raft: &Raft, node_id: u64, addr: SocketAddr) -> Result<(), ServerError> {
     let initialized = raft
         .is_initialized()
         .await
         .map_err(|e| ServerError::Raft(e.to_string()))?;
     if !initialized {
         let mut members = BTreeMap::new();
-        members.insert(node_id, BasicNode::new(addr.to_string()));
+        members.insert(node_id, Member::new("", addr.to_string()));
         match raft.initialize(members).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(ServerError::Raft(format!("initialize: {e}"))),
@@ -242,16 +301,189 @@ async fn become_ready(p: &Pipeline) -> Result<(), ServerError> {
         .state(ServerState::Leader, "become leader")
         .await
         .map_err(|e| ServerError::Raft(format!("no leadership: {e}")))?;
-    submit::sync(&p.raft)
+    submit::leader_sync(&p.raft)
         .await
         .map_err(|(_, m)| ServerError::Raft(m))?;
     reset_sessions(p);
+    p.shared.set_serving(true);
     Ok(())
+}
+
+/// A voter of a new ensemble initialises it once a quorum of the configured voters
+/// answers and none of them is initialised yet (initialising is idempotent: every voter
+/// writes the same first entry); an observer asks the ensemble to add it. A restarted
+/// member is already initialised and does nothing.
+async fn join_ensemble(p: Arc<Pipeline>) {
+    let me = p.node_id();
+    let my_peer = p.config.peer_bind_addr();
+    loop {
+        if p.raft.is_initialized().await.unwrap_or(true) {
+            let known = p
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&me)
+                .is_some();
+            if known || !p.config.observer {
+                return;
+            }
+        }
+        if p.config.observer {
+            for addr in p.config.peers.values() {
+                let change = MembershipChange::AddObserver {
+                    id: me,
+                    peer_addr: my_peer.clone(),
+                };
+                match p
+                    .peers
+                    .call(
+                        addr,
+                        &PeerRequest::Membership(change),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                {
+                    Ok(PeerReply::Membership(Ok(()))) => {
+                        tracing::info!(id = me, "joined the ensemble as an observer");
+                        return;
+                    }
+                    Ok(other) => tracing::debug!(?other, "observer join not accepted yet"),
+                    Err(e) => tracing::debug!("observer join: {e}"),
+                }
+            }
+        } else {
+            let mut members = BTreeMap::new();
+            let mut answered = 1; // this node
+            let mut someone_initialized = false;
+            for (&id, addr) in &p.config.peers {
+                if id == me {
+                    members.insert(id, Member::new(addr.clone(), p.client_addr.clone()));
+                    continue;
+                }
+                match p
+                    .peers
+                    .call(addr, &PeerRequest::Status, Duration::from_millis(500))
+                    .await
+                {
+                    Ok(PeerReply::Status(s)) => {
+                        answered += 1;
+                        someone_initialized |= s.initialized;
+                        members.insert(id, Member::new(addr.clone(), s.client_addr));
+                    }
+                    _ => {
+                        members.insert(id, Member::new(addr.clone(), ""));
+                    }
+                }
+            }
+            if someone_initialized {
+                tracing::info!("the ensemble is already initialised; waiting for the leader");
+                return;
+            }
+            if answered * 2 > p.config.peers.len() {
+                match p.raft.initialize(members).await {
+                    Ok(()) => {
+                        tracing::info!(voters = p.config.peers.len(), "initialised the ensemble")
+                    }
+                    Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                    Err(e) => tracing::warn!("initialise: {e}"),
+                }
+                return;
+            }
+            tracing::info!(
+                answered,
+                voters = p.config.peers.len(),
+                "waiting for a quorum of voters to bootstrap"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A follower or observer reports the sessions it heard from to the leader, which
+/// decides expiry.
+async fn report_sessions(p: Arc<Pipeline>) {
+    let period = Duration::from_millis((p.config.tick_ms / 2).clamp(10, 500));
+    let mut since = p.shared.tracker.now_ms();
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        if is_leader(&p) {
+            since = p.shared.tracker.now_ms();
+            continue;
+        }
+        let Some((_, leader)) = current_leader(&p) else {
+            continue;
+        };
+        let now = p.shared.tracker.now_ms();
+        let sessions = p.shared.tracker.touched_since(since);
+        if sessions.is_empty() {
+            since = now;
+            continue;
+        }
+        match p
+            .peers
+            .call(&leader.peer_addr, &PeerRequest::Touch(sessions), period * 4)
+            .await
+        {
+            Ok(_) => since = now,
+            Err(e) => tracing::debug!("session report to the leader failed: {e}"),
+        }
+    }
+}
+
+fn current_leader(p: &Pipeline) -> Option<(u64, Member)> {
+    let m = p.raft.metrics().borrow().clone();
+    let id = m.current_leader?;
+    let node = m.membership_config.membership().get_node(&id)?.clone();
+    Some((id, node))
+}
+
+/// Serve clients only while this node can: a leader with a live quorum, or a follower
+/// or observer that hears from its leader. Otherwise close every client connection (the
+/// clients move to another server) and refuse new ones: no writes are accepted and no
+/// stale reads are served for longer than about two election timeouts.
+async fn monitor_serving(p: Arc<Pipeline>) {
+    let bound = Duration::from_millis(p.config.election_timeout_ms.1 * 2);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let m = p.raft.metrics().borrow().clone();
+        let member = !p.config.clustered()
+            || m.membership_config
+                .membership()
+                .get_node(&p.node_id())
+                .is_some();
+        let ok = member
+            && match m.state {
+                ServerState::Leader => {
+                    !p.config.clustered()
+                        || m.millis_since_quorum_ack
+                            .is_some_and(|ms| u128::from(ms) <= bound.as_millis())
+                }
+                ServerState::Follower | ServerState::Learner => {
+                    m.current_leader.is_some()
+                        && p.shared
+                            .last_leader_contact()
+                            .is_some_and(|t| t.elapsed() <= bound)
+                }
+                _ => false,
+            };
+        let was = p.shared.set_serving(ok);
+        if was && !ok {
+            tracing::warn!(state = ?m.state, "lost the leader or the quorum: closing client connections until it is back");
+            p.shared.watches.close_all();
+        } else if !was && ok {
+            tracing::info!(state = ?m.state, leader = ?m.current_leader, "serving clients");
+        }
+    }
 }
 
 fn reset_sessions(p: &Pipeline) {
     let sessions = p.shared.tree.read().sessions();
-    p.tracker
+    p.shared
+        .tracker
         .reset(sessions.into_iter().map(|(id, info)| (id, info.timeout_ms)));
 }
 
@@ -262,13 +494,13 @@ fn is_leader(p: &Pipeline) -> bool {
 /// When this node (again) becomes leader, session deadlines restart from now.
 async fn follow_leadership(p: Arc<Pipeline>) {
     let mut metrics = p.raft.metrics();
-    let mut was_leader = true;
+    let mut was_leader = !p.config.clustered();
     loop {
         if metrics.changed().await.is_err() {
             return;
         }
         let leader = metrics.borrow().state == ServerState::Leader;
-        if leader && !was_leader && submit::sync(&p.raft).await.is_ok() {
+        if leader && !was_leader && submit::leader_sync(&p.raft).await.is_ok() {
             reset_sessions(&p);
             tracing::info!("became leader; session deadlines restarted");
         }
@@ -285,7 +517,7 @@ async fn expire_sessions(p: Arc<Pipeline>) {
         if !is_leader(&p) {
             continue;
         }
-        for id in p.tracker.take_expired(tokio::time::Instant::now()) {
+        for id in p.shared.tracker.take_expired(tokio::time::Instant::now()) {
             tracing::info!(session = format!("{id:#x}"), "session expired");
             match p
                 .proposer
@@ -293,12 +525,12 @@ async fn expire_sessions(p: Arc<Pipeline>) {
                 .await
             {
                 Ok(_) => {
-                    p.tracker.forget(id);
+                    p.shared.tracker.forget(id);
                     p.shared.watches.kill(id);
                 }
                 Err((code, msg)) => {
                     tracing::warn!(%code, msg, "could not expire session");
-                    p.tracker.unmark(id);
+                    p.shared.tracker.unmark(id);
                 }
             }
         }

@@ -5,9 +5,13 @@
 //! writing while it triggers watches, and a read that registers a watch holds `tree`
 //! for reading while it registers: so no event can slip between a read and its watch.
 
-use parking_lot::RwLock;
-use tokio::sync::watch;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::session::expiry::SessionTracker;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
@@ -19,6 +23,14 @@ pub struct Shared {
     pub watches: WatchManager,
     /// The last applied zxid (raft log index); sessions wait on it.
     pub applied: watch::Sender<i64>,
+    /// Session liveness. Every node tracks every open session (apply adds and removes
+    /// them); the leader expires them, followers report the ones they hear from.
+    pub tracker: SessionTracker,
+    /// Whether this node may serve clients now (it has a leader it hears from, or it is
+    /// a leader with a live quorum). Connections are refused and closed while false.
+    serving: AtomicBool,
+    /// When this node last heard from its leader (AppendEntries), for followers.
+    leader_contact: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -28,7 +40,30 @@ impl Shared {
             tree: RwLock::new(DataTree::new()),
             watches: WatchManager::new(),
             applied: watch::Sender::new(0),
+            tracker: SessionTracker::new(),
+            serving: AtomicBool::new(false),
+            leader_contact: Mutex::new(None),
         }
+    }
+
+    /// True while this node serves clients.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    /// Sets whether this node serves clients; returns the previous value.
+    pub fn set_serving(&self, serving: bool) -> bool {
+        self.serving.swap(serving, Ordering::AcqRel)
+    }
+
+    /// Records contact from the leader (a successful AppendEntries).
+    pub fn leader_contacted(&self) {
+        *self.leader_contact.lock() = Some(Instant::now());
+    }
+
+    /// When the leader was last heard from.
+    pub fn last_leader_contact(&self) -> Option<Instant> {
+        *self.leader_contact.lock()
     }
 
     /// The last applied zxid.

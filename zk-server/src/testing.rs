@@ -107,3 +107,227 @@ impl TestServer {
         self.config.data_dir.clone()
     }
 }
+
+/// Picks a free loopback port (bind to port 0, release). Racy in principle; fine on a
+/// test machine's loopback.
+pub fn free_port() -> Result<u16, ServerError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| ServerError::Bind {
+            addr: "127.0.0.1:0".into(),
+            source: e,
+        })
+}
+
+/// A real ensemble in this process (like Curator's `TestingCluster`): voters and
+/// observers on loopback with their own ports and data directories, fsync off (UNSAFE,
+/// tests only), short ticks and election timeouts.
+pub struct TestCluster {
+    nodes: Vec<(Config, Option<ServerHandle>)>,
+    dir: tempfile::TempDir,
+    template: Config,
+    voters: u64,
+}
+
+impl TestCluster {
+    /// Starts `voters` voting members and `observers` observers and waits for a leader.
+    pub async fn start(voters: u64, observers: u64) -> Result<TestCluster, ServerError> {
+        TestCluster::start_with(voters, observers, |_| {}).await
+    }
+
+    /// Like [`TestCluster::start`], with every node's config adjusted by `f` first.
+    pub async fn start_with(
+        voters: u64,
+        observers: u64,
+        f: impl Fn(&mut Config),
+    ) -> Result<TestCluster, ServerError> {
+        let dir = tempfile::tempdir().map_err(|e| ServerError::DataDir {
+            path: std::env::temp_dir().display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut template = Config::for_test(dir.path());
+        template.tick_ms = 100;
+        template.reap_interval_ms = 50;
+        template.heartbeat_ms = 50;
+        template.election_timeout_ms = (300, 600);
+        template.sync = SyncPolicy::Never;
+        f(&mut template);
+        let mut ports = Vec::new();
+        for _ in 0..(voters + observers) {
+            ports.push((free_port()?, free_port()?, free_port()?));
+        }
+        let configs =
+            crate::ensemble::local_ensemble(&template, voters, observers, dir.path(), |id| {
+                let (c, p, a) = ports[(id - 1) as usize];
+                crate::ensemble::NodePorts {
+                    client: format!("127.0.0.1:{c}"),
+                    peer: format!("127.0.0.1:{p}"),
+                    admin: format!("127.0.0.1:{a}"),
+                }
+            });
+        let mut cluster = TestCluster {
+            nodes: configs.into_iter().map(|c| (c, None)).collect(),
+            dir,
+            template,
+            voters,
+        };
+        for i in 0..cluster.nodes.len() {
+            cluster.start_node(i).await?;
+        }
+        cluster
+            .wait_for_leader(std::time::Duration::from_secs(20))
+            .await?;
+        Ok(cluster)
+    }
+
+    async fn start_node(&mut self, i: usize) -> Result<(), ServerError> {
+        let mut last = None;
+        for _ in 0..50 {
+            match start(self.nodes[i].0.clone()).await {
+                Ok(h) => {
+                    self.nodes[i].1 = Some(h);
+                    return Ok(());
+                }
+                Err(e @ ServerError::Bind { .. }) => {
+                    last = Some(e);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ServerError::Config {
+            message: "node start failed".into(),
+        }))
+    }
+
+    /// Number of nodes (running or not).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True if the cluster has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Client addresses of all nodes, comma-separated (a client connect string).
+    pub fn connect_string(&self) -> String {
+        crate::ensemble::connect_string(
+            &self
+                .nodes
+                .iter()
+                .map(|(c, _)| c.clone())
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Client address of node `i` (0-based; node ids are `i + 1`).
+    pub fn client_addr(&self, i: usize) -> String {
+        self.nodes[i].0.client_addr.clone()
+    }
+
+    /// Peer address of node `i`.
+    pub fn peer_addr(&self, i: usize) -> String {
+        self.nodes[i].0.peer_bind_addr()
+    }
+
+    /// The running node `i`.
+    pub fn handle(&self, i: usize) -> Option<&ServerHandle> {
+        self.nodes[i].1.as_ref()
+    }
+
+    /// The config of node `i`.
+    pub fn config(&self, i: usize) -> &Config {
+        &self.nodes[i].0
+    }
+
+    /// Index of the current leader among running nodes, if they agree on one.
+    pub fn leader(&self) -> Option<usize> {
+        for (c, h) in &self.nodes {
+            if let Some(h) = h {
+                let m = h.pipeline().raft.metrics().borrow().clone();
+                if m.state == openraft::ServerState::Leader {
+                    return Some((c.node_id - 1) as usize);
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits until some running node leads and every running node serves clients.
+    pub async fn wait_for_leader(&self, within: std::time::Duration) -> Result<usize, ServerError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(l) = self.leader() {
+                let all_serving = self
+                    .nodes
+                    .iter()
+                    .filter_map(|(_, h)| h.as_ref())
+                    .all(|h| h.pipeline().shared.is_serving());
+                if all_serving {
+                    return Ok(l);
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ServerError::Raft("no leader elected in time".into()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops node `i` (its data stays).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(h) = self.nodes[i].1.take() {
+            h.shutdown().await;
+        }
+    }
+
+    /// Starts node `i` again on the same ports and data.
+    pub async fn restart(&mut self, i: usize) -> Result<(), ServerError> {
+        self.stop(i).await;
+        self.start_node(i).await
+    }
+
+    /// Stops node `i`, deletes its data directory, and starts it again empty.
+    pub async fn wipe_and_restart(&mut self, i: usize) -> Result<(), ServerError> {
+        self.stop(i).await;
+        let dir = self.nodes[i].0.data_dir.clone();
+        std::fs::remove_dir_all(&dir).map_err(|e| ServerError::DataDir {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        self.start_node(i).await
+    }
+
+    /// Starts a new node that is not yet a member (id = next free id), configured with
+    /// the original voters as peers; an observer joins by itself, a future voter waits
+    /// for `add-voter`. Returns its index.
+    pub async fn add_node(&mut self, observer: bool) -> Result<usize, ServerError> {
+        let id = self.nodes.len() as u64 + 1;
+        let (c, p, a) = (free_port()?, free_port()?, free_port()?);
+        let peers = self.nodes[0].0.peers.clone();
+        let config = Config {
+            node_id: id,
+            peers,
+            peer_addr: Some(format!("127.0.0.1:{p}")),
+            observer: true,
+            data_dir: self.dir.path().join(format!("node-{id}")),
+            client_addr: format!("127.0.0.1:{c}"),
+            admin_addr: format!("127.0.0.1:{a}"),
+            ..self.template.clone()
+        };
+        let _ = (observer, self.voters);
+        self.nodes.push((config, None));
+        let i = self.nodes.len() - 1;
+        self.start_node(i).await?;
+        Ok(i)
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i).await;
+        }
+    }
+}

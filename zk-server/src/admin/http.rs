@@ -1,5 +1,5 @@
-//! Admin HTTP: `GET /health` answers 200 `ok` while this node has a leader and serves,
-//! 503 otherwise.
+//! Admin HTTP: `GET /health` answers 200 `ok` while this node serves clients, 503
+//! otherwise; `GET /status` (JSON) describes this node and the ensemble.
 
 use std::sync::Arc;
 
@@ -14,12 +14,13 @@ use crate::pipeline::Pipeline;
 pub fn router(pipeline: Arc<Pipeline>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/status", get(super::status::status))
         .with_state(pipeline)
 }
 
 async fn health(State(p): State<Arc<Pipeline>>) -> (StatusCode, String) {
     let metrics = p.raft.metrics().borrow().clone();
-    match metrics.current_leader {
+    match metrics.current_leader.filter(|_| p.shared.is_serving()) {
         Some(leader) => (
             StatusCode::OK,
             format!(
@@ -29,6 +30,9 @@ async fn health(State(p): State<Arc<Pipeline>>) -> (StatusCode, String) {
                 p.shared.applied_zxid()
             ),
         ),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no leader\n".to_string()),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not serving: no leader or no quorum\n".to_string(),
+        ),
     }
 }

@@ -1,3 +1,4 @@
-//! Operator endpoints: admin HTTP (`/health`; metrics and status come later).
+//! Operator endpoints: admin HTTP (`/health`, `/status`).
 
 pub mod http;
+pub mod status;

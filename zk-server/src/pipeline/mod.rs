@@ -4,6 +4,7 @@
 //! local applied tree (registering watches in the same critical section), and
 //! [`reply`] turns results into protocol responses.
 
+pub mod admin;
 pub mod prep;
 pub mod read;
 pub mod reply;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::raft::Raft;
-use crate::session::expiry::SessionTracker;
 use crate::state::Shared;
 use crate::tree::Command;
 
@@ -27,8 +27,10 @@ pub struct Pipeline {
     pub raft: Raft,
     /// The write queue into raft (batches writes into log entries).
     pub proposer: submit::Proposer,
-    /// Session liveness (meaningful on the leader).
-    pub tracker: SessionTracker,
+    /// Channels to the other servers.
+    pub peers: crate::raft::network::Peers,
+    /// The bound client address (reported in status).
+    pub client_addr: String,
 }
 
 impl Pipeline {
@@ -49,6 +51,8 @@ pub enum Prepared {
     Sync(String),
     /// Close the session.
     Close,
+    /// Ensemble administration (status, membership): answered in order, asynchronously.
+    Admin,
     /// Rejected before reaching raft: the error reply.
     Rejected(zk_proto::pb::Response),
 }

@@ -166,6 +166,7 @@ pub fn prepare(session: i64, req: &pb::Request, max_data_bytes: usize) -> Prepar
             Err(e) => reject(e),
         },
         ReqOp::Close(_) => Prepared::Close,
+        ReqOp::ClusterStatus(_) | ReqOp::Membership(_) => Prepared::Admin,
         ReqOp::Exists(r) => read_path("exists", &r.path).map_or_else(reject, |_| Prepared::Read),
         ReqOp::GetData(r) => read_path("get_data", &r.path).map_or_else(reject, |_| Prepared::Read),
         ReqOp::GetChildren(r) => {

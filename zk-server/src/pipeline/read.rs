@@ -155,7 +155,9 @@ fn answer(
         | ReqOp::SetData(_)
         | ReqOp::Multi(_)
         | ReqOp::Sync(_)
-        | ReqOp::Close(_) => reply::error(xid, zxid, Code::SystemError, "not a read"),
+        | ReqOp::Close(_)
+        | ReqOp::ClusterStatus(_)
+        | ReqOp::Membership(_) => reply::error(xid, zxid, Code::SystemError, "not a read"),
     }
 }
 

@@ -15,8 +15,6 @@ pub use state_machine::{SnapshotBuilder, StateMachine};
 
 use crate::tree::{ApplyResult, Batch};
 
-pub use openraft::BasicNode;
-
 /// Node ids are ZooKeeper's `myid`.
 pub type NodeId = u64;
 
@@ -27,7 +25,7 @@ openraft::declare_raft_types!(
         D = Batch,
         R = Vec<ApplyResult>,
         NodeId = NodeId,
-        Node = BasicNode,
+        Node = Member,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,
@@ -36,4 +34,8 @@ openraft::declare_raft_types!(
 /// The raft handle of a node.
 pub type Raft = openraft::Raft<TypeConfig>;
 
+pub mod member;
 pub mod network;
+pub mod rpc;
+
+pub use member::Member;

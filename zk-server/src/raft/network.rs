@@ -1,64 +1,240 @@
-//! Peer transport for openraft. A single-node server has no peers: every RPC reports
-//! the target unreachable. The replicated ensemble replaces this with gRPC on the peer
-//! port (see the "Replicated ensemble" issue).
+//! Peer transport for openraft (and the rest of the peer protocol): gRPC on the peer
+//! port. One lazily connected channel per peer address, reused by every call (openraft
+//! asks for a client per RPC burst); TCP_NODELAY on; every call has a deadline.
+//!
+//! Error mapping (see notes/openraft-0.9.md): a deadline -> `Timeout`; an unreachable
+//! peer -> `Unreachable` (openraft backs off); other transport errors -> `Network`; the
+//! remote raft's own error -> `RemoteError`.
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::RPCTypes;
+use parking_lot::Mutex;
+use tonic::transport::{Channel, Endpoint};
+use zk_proto::peer::{peer_client::PeerClient as GrpcPeerClient, PeerMessage};
 
-use super::{BasicNode, NodeId, TypeConfig};
+use super::member::Member;
+use super::rpc::{PeerReply, PeerRequest};
+use super::{NodeId, TypeConfig};
 
-/// A network with no peers.
-#[derive(Debug, Clone, Default)]
-pub struct NoPeers;
-
-/// The client of [`NoPeers`]: every call fails as unreachable.
-#[derive(Debug, Clone, Default)]
-pub struct NoPeer;
-
-fn unreachable_peer() -> Unreachable {
-    Unreachable::new(&std::io::Error::new(
-        std::io::ErrorKind::NotConnected,
-        "single-node server: no peers configured",
-    ))
+/// Why a peer call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("peer {addr} unreachable: {message}")]
+    Unreachable { addr: String, message: String },
+    #[error("peer {addr} did not answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("peer {addr}: {message}")]
+    Protocol { addr: String, message: String },
 }
 
-impl RaftNetworkFactory<TypeConfig> for NoPeers {
-    type Network = NoPeer;
+/// Cached channels to peers, by address.
+#[derive(Clone, Default)]
+pub struct Peers {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
 
-    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> NoPeer {
-        NoPeer
+impl Peers {
+    /// No channels yet.
+    pub fn new() -> Peers {
+        Peers::default()
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
+        let mut map = self.channels.lock();
+        if let Some(c) = map.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| PeerError::Protocol {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_millis(500))
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_while_idle(true);
+        let channel = endpoint.connect_lazy();
+        map.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Sends one request to the peer at `addr` and waits for its reply, at most `timeout`.
+    pub async fn call(
+        &self,
+        addr: &str,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerReply, PeerError> {
+        let payload = postcard::to_allocvec(req).map_err(|e| PeerError::Protocol {
+            addr: addr.to_string(),
+            message: format!("encode: {e}"),
+        })?;
+        let mut client = GrpcPeerClient::new(self.channel(addr)?)
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20);
+        let call = client.call(PeerMessage {
+            payload: payload.into(),
+        });
+        let resp = match tokio::time::timeout(timeout, call).await {
+            Err(_) => {
+                return Err(PeerError::Timeout {
+                    addr: addr.to_string(),
+                    timeout,
+                })
+            }
+            Ok(Err(status)) => {
+                return Err(match status.code() {
+                    tonic::Code::Unavailable | tonic::Code::Unknown => PeerError::Unreachable {
+                        addr: addr.to_string(),
+                        message: status.message().to_string(),
+                    },
+                    _ => PeerError::Protocol {
+                        addr: addr.to_string(),
+                        message: status.to_string(),
+                    },
+                })
+            }
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        postcard::from_bytes(&resp.payload).map_err(|e| PeerError::Protocol {
+            addr: addr.to_string(),
+            message: format!("decode: {e}"),
+        })
     }
 }
 
-impl RaftNetwork<TypeConfig> for NoPeer {
+/// openraft's network factory over [`Peers`].
+#[derive(Clone)]
+pub struct Network {
+    peers: Peers,
+}
+
+impl Network {
+    /// A factory sharing `peers`' channels.
+    pub fn new(peers: Peers) -> Network {
+        Network { peers }
+    }
+}
+
+/// openraft's client for one target.
+pub struct NetworkClient {
+    peers: Peers,
+    target: NodeId,
+    addr: String,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = NetworkClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> NetworkClient {
+        NetworkClient {
+            peers: self.peers.clone(),
+            target,
+            addr: node.peer_addr.clone(),
+        }
+    }
+}
+
+fn to_rpc_error<E: std::error::Error>(
+    e: PeerError,
+    target: NodeId,
+    rpc: RPCTypes,
+    timeout: Duration,
+) -> RPCError<NodeId, Member, E> {
+    match e {
+        PeerError::Timeout { .. } => RPCError::Timeout(Timeout {
+            action: rpc,
+            id: 0,
+            target,
+            timeout,
+        }),
+        PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+        PeerError::Protocol { .. } => RPCError::Network(NetworkError::new(&e)),
+    }
+}
+
+fn unexpected<E: std::error::Error>(addr: &str) -> RPCError<NodeId, Member, E> {
+    RPCError::Network(NetworkError::new(&PeerError::Protocol {
+        addr: addr.to_string(),
+        message: "unexpected reply type".into(),
+    }))
+}
+
+impl NetworkClient {
+    async fn call(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerReply, PeerError> {
+        self.peers.call(&self.addr, &req, option.hard_ttl()).await
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NetworkClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(RPCError::Unreachable(unreachable_peer()))
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        match self.call(PeerRequest::AppendEntries(rpc), &option).await {
+            Ok(PeerReply::AppendEntries(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(unexpected(&self.addr)),
+            Err(e) => Err(to_rpc_error(
+                e,
+                self.target,
+                RPCTypes::AppendEntries,
+                option.hard_ttl(),
+            )),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        Err(RPCError::Unreachable(unreachable_peer()))
+        match self.call(PeerRequest::InstallSnapshot(rpc), &option).await {
+            Ok(PeerReply::InstallSnapshot(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(unexpected(&self.addr)),
+            Err(e) => Err(to_rpc_error(
+                e,
+                self.target,
+                RPCTypes::InstallSnapshot,
+                option.hard_ttl(),
+            )),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(RPCError::Unreachable(unreachable_peer()))
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        match self.call(PeerRequest::Vote(rpc), &option).await {
+            Ok(PeerReply::Vote(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(unexpected(&self.addr)),
+            Err(e) => Err(to_rpc_error(
+                e,
+                self.target,
+                RPCTypes::Vote,
+                option.hard_ttl(),
+            )),
+        }
     }
 }

@@ -17,7 +17,7 @@ use openraft::raft::{
 };
 use openraft::{AnyError, Config};
 
-use super::{BasicNode, LogStore, NodeId, Raft, StateMachine, TypeConfig};
+use super::{LogStore, Member, NodeId, Raft, StateMachine, TypeConfig};
 use crate::state::Shared;
 use crate::storage::SyncMode;
 use crate::tree::Command;
@@ -25,13 +25,13 @@ use crate::tree::Command;
 /// A network with no peers: every RPC is unreachable (a one-node cluster sends none).
 struct NoPeers;
 
-fn unreachable<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+fn unreachable<E: std::error::Error>() -> RPCError<NodeId, Member, E> {
     RPCError::Unreachable(Unreachable::new(&AnyError::error("no peers in this test")))
 }
 
 impl RaftNetworkFactory<TypeConfig> for NoPeers {
     type Network = NoPeers;
-    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> NoPeers {
+    async fn new_client(&mut self, _target: NodeId, _node: &Member) -> NoPeers {
         NoPeers
     }
 }
@@ -41,7 +41,7 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         &mut self,
         _rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         Err(unreachable())
     }
 
@@ -51,7 +51,7 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         _option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
     > {
         Err(unreachable())
     }
@@ -60,7 +60,7 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         &mut self,
         _rpc: VoteRequest<NodeId>,
         _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         Err(unreachable())
     }
 }
@@ -99,7 +99,7 @@ async fn restart_reapplies_committed_log_after_snapshot_and_purge() {
     let wait = Some(Duration::from_secs(10));
 
     let (raft, shared) = start(dir.path(), 150).await;
-    raft.initialize(BTreeMap::from([(1, BasicNode::default())]))
+    raft.initialize(BTreeMap::from([(1, Member::default())]))
         .await
         .unwrap();
     raft.wait(wait).current_leader(1, "leader").await.unwrap();

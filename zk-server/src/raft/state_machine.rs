@@ -22,14 +22,14 @@ use openraft::{
 };
 use parking_lot::Mutex;
 
-use super::{BasicNode, NodeId, TypeConfig};
+use super::{Member, NodeId, TypeConfig};
 use crate::state::Shared;
 use crate::storage::{SnapshotFiles, StorageError, SyncMode};
 use crate::tree::txn::ZXID_BATCH_BITS;
-use crate::tree::{zxid_end, zxid_of, ApplyResult, DataTree};
+use crate::tree::{zxid_end, zxid_of, ApplyResult, Command, DataTree};
 
 type RaftStorageError = openraft::StorageError<NodeId>;
-type Meta = SnapshotMeta<NodeId, BasicNode>;
+type Meta = SnapshotMeta<NodeId, Member>;
 
 /// The raft state machine of one node: the writer of `shared.tree`.
 pub struct StateMachine {
@@ -58,7 +58,7 @@ struct Inner {
 #[derive(Clone, Default)]
 struct Applied {
     log_id: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, BasicNode>,
+    membership: StoredMembership<NodeId, Member>,
 }
 
 impl StateMachine {
@@ -111,6 +111,23 @@ impl StateMachine {
                 builds: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Keeps the session tracker and connections in step with the sessions table: a
+    /// created session is tracked from now; a closed (or expired) one is forgotten and
+    /// its connection to this node, if any, is cut (unless it is the connection that
+    /// asked for the close, which answers first).
+    fn track_sessions(&self, cmd: &Command, result: &ApplyResult) {
+        match (cmd, result) {
+            (_, ApplyResult::SessionCreated { id, timeout_ms, .. }) => {
+                self.shared.tracker.track(*id, *timeout_ms);
+            }
+            (Command::CloseSession { session }, ApplyResult::SessionClosed(Ok(()))) => {
+                self.shared.tracker.forget(*session);
+                self.shared.watches.session_closed(*session);
+            }
+            _ => {}
+        }
     }
 
     /// The node state this state machine writes.
@@ -205,8 +222,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), RaftStorageError>
-    {
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>), RaftStorageError> {
         let a = self.inner.applied.lock().clone();
         Ok((a.log_id, a.membership))
     }
@@ -234,9 +250,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     for (i, cmd) in batch.0.iter().enumerate() {
                         let zxid = zxid_of(log_id.index, i);
                         events.clear();
-                        results.push(tree.apply(zxid, cmd, &mut events));
+                        let result = tree.apply(zxid, cmd, &mut events);
                         // Still under the write lock: no read + watch can slip in between.
                         self.shared.watches.trigger(zxid, &events);
+                        self.track_sessions(cmd, &result);
+                        results.push(result);
                     }
                     self.inner.applied.lock().log_id = Some(log_id);
                     results

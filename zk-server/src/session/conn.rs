@@ -76,6 +76,10 @@ async fn handshake(
     c: pb::ConnectRequest,
     out: &Outbound,
 ) -> Option<(i64, Arc<Liveness>)> {
+    if !p.shared.is_serving() {
+        tracing::debug!("refusing a connection: this server is not serving (no quorum or leader)");
+        return None;
+    }
     let applied = p.shared.applied_zxid();
     if c.last_zxid_seen > applied {
         tracing::info!(
@@ -107,7 +111,12 @@ async fn handshake(
                     password,
                 },
             )) => {
-                let live = p.tracker.track(id, timeout_ms);
+                // Apply tracked it on this node; a fresh clock if it raced with a close.
+                let live = p
+                    .shared
+                    .tracker
+                    .get(id)
+                    .unwrap_or_else(|| p.shared.tracker.track(id, timeout_ms));
                 tracing::debug!(session = format!("{id:#x}"), timeout_ms, "session created");
                 (id, password, timeout_ms, live)
             }
@@ -125,9 +134,10 @@ async fn handshake(
         match info {
             Some(info) if info.password.as_slice() == c.password.as_ref() => {
                 let live = p
+                    .shared
                     .tracker
                     .get(c.session_id)
-                    .unwrap_or_else(|| p.tracker.track(c.session_id, info.timeout_ms));
+                    .unwrap_or_else(|| p.shared.tracker.track(c.session_id, info.timeout_ms));
                 live.touch();
                 (c.session_id, info.password, info.timeout_ms, live)
             }
@@ -191,7 +201,7 @@ impl Conn {
                         Done::Reply(m) => { self.out.push(m); }
                         Done::Closed(m) => {
                             self.out.push(m);
-                            self.p.tracker.forget(self.session);
+                            self.p.shared.tracker.forget(self.session);
                             return;
                         }
                     }
@@ -267,23 +277,36 @@ impl Conn {
                 let p = self.p.clone();
                 self.inflight.push_back(
                     async move {
-                        let resp = match submit::sync(&p.raft).await {
-                            Ok(()) => reply::ok(
-                                xid,
-                                p.shared.applied_zxid(),
-                                pb::response::Result::Sync(pb::SyncResponse { path }),
-                            ),
-                            Err((code, msg)) => {
-                                reply::error(xid, p.shared.applied_zxid(), code, msg)
-                            }
-                        };
+                        let resp =
+                            match submit::sync(&p.raft, p.node_id(), &p.peers, &p.shared).await {
+                                Ok(()) => reply::ok(
+                                    xid,
+                                    p.shared.applied_zxid(),
+                                    pb::response::Result::Sync(pb::SyncResponse { path }),
+                                ),
+                                Err((code, msg)) => {
+                                    reply::error(xid, p.shared.applied_zxid(), code, msg)
+                                }
+                            };
                         Done::Reply(reply::message(resp))
+                    }
+                    .boxed(),
+                );
+            }
+            Prepared::Admin => {
+                let p = self.p.clone();
+                self.inflight.push_back(
+                    async move {
+                        Done::Reply(reply::message(
+                            crate::pipeline::admin::execute(&p, &req).await,
+                        ))
                     }
                     .boxed(),
                 );
             }
             Prepared::Close => {
                 self.closing = true;
+                self.out.mark_closing_session();
                 let completion = self.p.proposer.submit(Command::CloseSession {
                     session: self.session,
                 });

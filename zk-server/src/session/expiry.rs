@@ -122,6 +122,24 @@ impl SessionTracker {
         }
     }
 
+    /// Milliseconds on this tracker's clock (for [`SessionTracker::touched_since`]).
+    pub fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// Sessions heard from after `since_ms` (this tracker's clock), sorted.
+    pub fn touched_since(&self, since_ms: u64) -> Vec<i64> {
+        let mut v: Vec<i64> = self
+            .sessions
+            .lock()
+            .iter()
+            .filter(|(_, l)| l.last_seen_ms.load(Ordering::Relaxed) > since_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Number of tracked sessions.
     pub fn len(&self) -> usize {
         self.sessions.lock().len()

@@ -31,6 +31,7 @@ struct Inner {
     closed_notify: Notify,
     closed: AtomicBool,
     overflowed: AtomicBool,
+    closing_session: AtomicBool,
     limit: usize,
 }
 
@@ -44,6 +45,7 @@ impl Outbound {
                 closed_notify: Notify::new(),
                 closed: AtomicBool::new(false),
                 overflowed: AtomicBool::new(false),
+                closing_session: AtomicBool::new(false),
                 limit,
             }),
         }
@@ -90,6 +92,16 @@ impl Outbound {
             }
             notified.await;
         }
+    }
+
+    /// Marks that this connection's client asked to close its session.
+    pub fn mark_closing_session(&self) {
+        self.inner.closing_session.store(true, Ordering::Release);
+    }
+
+    /// True if this connection's client asked to close its session.
+    pub fn is_closing_session(&self) -> bool {
+        self.inner.closing_session.load(Ordering::Acquire)
     }
 
     /// True once closed.

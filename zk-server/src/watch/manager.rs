@@ -70,6 +70,18 @@ impl WatchManager {
         }
     }
 
+    /// A session was closed or expired (applied on this node): cut its connection here,
+    /// unless that connection asked for the close itself (it sends the reply, then ends).
+    pub fn session_closed(&self, session: i64) {
+        let out = self.inner.lock().sinks.get(&session).cloned();
+        if let Some(out) = out {
+            if !out.is_closing_session() {
+                out.close();
+                self.detach(session, &out);
+            }
+        }
+    }
+
     /// Closes every connection (server shutdown).
     pub fn close_all(&self) {
         let sinks: Vec<Outbound> = self.inner.lock().sinks.values().cloned().collect();

@@ -1,0 +1,271 @@
+//! The peer service: raft RPCs into openraft, and the rest of the peer protocol
+//! (forwarded writes, read index, session touches, status, membership) handled here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{ChangeMembers, ServerState};
+use tonic::{Request, Response, Status};
+use zk_proto::peer::{peer_server::Peer, PeerMessage};
+use zk_proto::Code;
+
+use crate::pipeline::{prep, submit, Pipeline};
+use crate::raft::rpc::{MembershipChange, NodeStatus, PeerFailure, PeerReply, PeerRequest};
+use crate::raft::{Member, NodeId};
+use crate::tree::{Batch, Command};
+
+/// Serves peers.
+pub struct PeerService {
+    pipeline: Arc<Pipeline>,
+}
+
+impl PeerService {
+    /// A service over this node's pipeline.
+    pub fn new(pipeline: Arc<Pipeline>) -> PeerService {
+        PeerService { pipeline }
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn call(&self, request: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
+        let req: PeerRequest = postcard::from_bytes(&request.get_ref().payload)
+            .map_err(|e| Status::invalid_argument(format!("bad peer request: {e}")))?;
+        let reply = handle(&self.pipeline, req).await;
+        let payload = postcard::to_allocvec(&reply)
+            .map_err(|e| Status::internal(format!("cannot encode reply: {e}")))?;
+        Ok(Response::new(PeerMessage {
+            payload: payload.into(),
+        }))
+    }
+}
+
+fn failure(code: Code, msg: impl Into<String>) -> PeerFailure {
+    (code.as_i32(), msg.into())
+}
+
+async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
+    match req {
+        PeerRequest::AppendEntries(rpc) => {
+            let r = p.raft.append_entries(rpc).await;
+            if matches!(&r, Ok(resp) if resp.is_success()) {
+                p.shared.leader_contacted();
+            }
+            PeerReply::AppendEntries(r)
+        }
+        PeerRequest::Vote(rpc) => PeerReply::Vote(p.raft.vote(rpc).await),
+        PeerRequest::InstallSnapshot(rpc) => {
+            let r = p.raft.install_snapshot(rpc).await;
+            if r.is_ok() {
+                p.shared.leader_contacted();
+            }
+            PeerReply::InstallSnapshot(r)
+        }
+        PeerRequest::Forward(cmds) => PeerReply::Forward(forwarded(p, cmds).await),
+        PeerRequest::ReadIndex => PeerReply::ReadIndex(
+            submit::leader_read_index(&p.raft)
+                .await
+                .map_err(|(c, m)| failure(c, m)),
+        ),
+        PeerRequest::Touch(sessions) => {
+            for id in sessions {
+                if let Some(live) = p.shared.tracker.get(id) {
+                    live.touch();
+                }
+            }
+            PeerReply::Touched
+        }
+        PeerRequest::Status => PeerReply::Status(status(p)),
+        PeerRequest::Membership(change) => PeerReply::Membership(membership(p, change).await),
+    }
+}
+
+/// A follower's batch: the leader stamps its own time and proposes it as one entry.
+async fn forwarded(
+    p: &Pipeline,
+    mut cmds: Vec<Command>,
+) -> Result<(u64, Vec<crate::tree::ApplyResult>), PeerFailure> {
+    let now = prep::now_ms();
+    for cmd in &mut cmds {
+        if let Command::Txn { time_ms, .. } | Command::Reap { time_ms, .. } = cmd {
+            *time_ms = now;
+        }
+    }
+    match p.raft.client_write(Batch(cmds)).await {
+        Ok(resp) => Ok((resp.log_id.index, resp.data)),
+        Err(e) => Err(failure(
+            Code::ConnectionLoss,
+            format!(
+                "server {} could not propose the forwarded writes: {e}",
+                p.node_id()
+            ),
+        )),
+    }
+}
+
+/// This node's status.
+pub fn status(p: &Pipeline) -> NodeStatus {
+    let m = p.raft.metrics().borrow().clone();
+    let voter = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == p.node_id());
+    let initialized = m.membership_config.membership().nodes().next().is_some();
+    let role = match m.state {
+        ServerState::Leader if !p.config.clustered() => "standalone",
+        ServerState::Leader => "leader",
+        ServerState::Candidate => "candidate",
+        ServerState::Shutdown => "shutdown",
+        _ if !voter => "observer",
+        _ => "follower",
+    };
+    NodeStatus {
+        id: p.node_id(),
+        initialized,
+        role: role.to_string(),
+        leader: m.current_leader,
+        term: m.current_term,
+        applied_zxid: p.shared.applied_zxid(),
+        last_log_index: m.last_log_index.unwrap_or(0),
+        peer_addr: p.config.peer_bind_addr(),
+        client_addr: p.client_addr.clone(),
+    }
+}
+
+/// Executes a membership change on the leader (forwarding it there if needed).
+pub async fn membership(p: &Pipeline, change: MembershipChange) -> Result<(), PeerFailure> {
+    let Some((leader, member)) = submit::leader(&p.raft).await else {
+        return Err(failure(
+            Code::ConnectionLoss,
+            "no leader: the ensemble has no quorum",
+        ));
+    };
+    if leader != p.node_id() {
+        return match p
+            .peers
+            .call(
+                &member.peer_addr,
+                &PeerRequest::Membership(change),
+                Duration::from_secs(30),
+            )
+            .await
+        {
+            Ok(PeerReply::Membership(r)) => r,
+            Ok(other) => Err(failure(
+                Code::SystemError,
+                format!("unexpected reply {other:?}"),
+            )),
+            Err(e) => Err(failure(
+                Code::ConnectionLoss,
+                format!("leader unreachable: {e}"),
+            )),
+        };
+    }
+    let raft_err = |e: &dyn std::fmt::Display| {
+        failure(Code::SystemError, format!("membership change failed: {e}"))
+    };
+    match change {
+        MembershipChange::AddObserver { id, peer_addr }
+        | MembershipChange::AddVoter { id, peer_addr }
+            if peer_addr.is_empty() =>
+        {
+            Err(failure(
+                Code::BadArguments,
+                format!("server {id}: a peer address is required"),
+            ))
+        }
+        MembershipChange::AddObserver { id, peer_addr } => {
+            let node = member_for(p, &peer_addr).await;
+            p.raft
+                .add_learner(id, node, true)
+                .await
+                .map(|_| ())
+                .map_err(|e| raft_err(&e))
+        }
+        MembershipChange::AddVoter { id, peer_addr } => {
+            let m = p.raft.metrics().borrow().clone();
+            let known = m.membership_config.membership().get_node(&id).is_some();
+            if !known {
+                let node = member_for(p, &peer_addr).await;
+                p.raft
+                    .add_learner(id, node, true)
+                    .await
+                    .map_err(|e| raft_err(&e))?;
+            }
+            p.raft
+                .change_membership(
+                    ChangeMembers::AddVoterIds([id].into_iter().collect()),
+                    false,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| raft_err(&e))
+        }
+        MembershipChange::Remove { id } => {
+            let m = p.raft.metrics().borrow().clone();
+            let membership = m.membership_config.membership();
+            let change = if membership.voter_ids().any(|v| v == id) {
+                ChangeMembers::RemoveVoters([id].into_iter().collect())
+            } else if membership.get_node(&id).is_some() {
+                ChangeMembers::RemoveNodes([id].into_iter().collect())
+            } else {
+                return Err(failure(
+                    Code::BadArguments,
+                    format!("server {id} is not a member"),
+                ));
+            };
+            p.raft
+                .change_membership(change, false)
+                .await
+                .map(|_| ())
+                .map_err(|e| raft_err(&e))
+        }
+    }
+}
+
+/// The member record for a server at `peer_addr`, with its client address if it answers.
+async fn member_for(p: &Pipeline, peer_addr: &str) -> Member {
+    let client_addr = match p
+        .peers
+        .call(peer_addr, &PeerRequest::Status, Duration::from_secs(2))
+        .await
+    {
+        Ok(PeerReply::Status(s)) => s.client_addr,
+        _ => String::new(),
+    };
+    Member::new(peer_addr, client_addr)
+}
+
+/// Statuses of every member (this node's own without a call), in id order. Members
+/// that do not answer are reported with role "unreachable".
+pub async fn cluster_status(p: &Pipeline) -> Vec<(NodeId, bool, Member, Option<NodeStatus>)> {
+    let m = p.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership().clone();
+    let voters: Vec<NodeId> = membership.voter_ids().collect();
+    let mut calls = Vec::new();
+    for (id, member) in membership.nodes() {
+        let (id, member) = (*id, member.clone());
+        let voter = voters.contains(&id);
+        let peers = p.peers.clone();
+        let me = (id == p.node_id()).then(|| status(p));
+        calls.push(async move {
+            let st = match me {
+                Some(s) => Some(s),
+                None => match peers
+                    .call(
+                        &member.peer_addr,
+                        &PeerRequest::Status,
+                        Duration::from_millis(800),
+                    )
+                    .await
+                {
+                    Ok(PeerReply::Status(s)) => Some(s),
+                    _ => None,
+                },
+            };
+            (id, voter, member, st)
+        });
+    }
+    futures::future::join_all(calls).await
+}
