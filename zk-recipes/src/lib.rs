@@ -1,6 +1,47 @@
 //! Coordination recipes built only on the public `zk-client` API, one recipe per module.
 //!
-//! Every lock and leadership carries a fencing token (the zxid that created the holder's
-//! node), and writes to the tree can be fenced with `guarded` multis.
+//! Every lock, lease and leadership carries a [`FencingToken`] (the zxid that created the
+//! holder's node: strictly increasing across successive holders, cluster-wide). Writes to
+//! the tree are fenced with `guarded(ops)` (a `multi` that first checks the holder's node),
+//! resources outside the tree with a [`FencingValidator`].
+//!
+//! Map of the crate:
+//! - [`lock`]: fair mutex; [`rwlock`]: read-write lock; [`semaphore`]: N leases.
+//! - [`election`]: leader election with lease-based `lost()`, a latch and a selector.
+//! - [`fencing`]: tokens and the validator for outside resources.
+//! - [`registry`], [`config_watch`], [`barrier`], [`double_barrier`], [`queue`],
+//!   [`counter`]: service discovery, typed config, barriers, FIFO queue, counter.
+//! - [`error`]: the one error enum.
+//! - `internal/`: protected-mode sequential nodes, waiting for deletes, parents, retries.
+//!
+//! # Sessions, connections and the recipes
+//! - `ConnectionLoss`: idempotent steps (reads, deletes of our own nodes, finding our own
+//!   node after a create) are retried once the client is connected again; a sequential
+//!   create is made findable with a per-attempt GUID in its name (Curator's "protected"
+//!   mode), so it never leaves an orphan node.
+//! - `Disconnected`: waiters keep waiting (their watches are re-armed on reconnect);
+//!   holders learn through `lost()` once the session might have expired (client-side lease).
+//! - `Expired`: holders lose; waiters fail with [`Error::Expired`].
 
-pub mod internal;
+pub mod barrier;
+pub mod config_watch;
+pub mod counter;
+pub mod double_barrier;
+pub mod election;
+pub mod error;
+pub mod fencing;
+pub(crate) mod internal;
+pub mod lock;
+pub mod queue;
+pub mod registry;
+pub mod rwlock;
+pub mod semaphore;
+
+pub use election::{
+    Election, ElectionOptions, LeaderInfo, LeaderLatch, LeaderSelector, Leadership,
+};
+pub use error::{Error, Result};
+pub use fencing::{FencingToken, FencingValidator};
+pub use lock::{Lock, LockGuard, LockOptions};
+pub use rwlock::{ReadGuard, RwLock, WriteGuard};
+pub use semaphore::{Lease, Semaphore};

@@ -1,0 +1,1 @@
+//! Placeholder: implemented on the `recipes-b` branch.
