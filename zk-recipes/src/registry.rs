@@ -169,6 +169,12 @@ where
         }
     }
 
+    /// The client source the registry writes with (its current session, e.g. for
+    /// diagnostics).
+    pub fn source(&self) -> &ClientSource {
+        &self.inner.source
+    }
+
     fn service_path(&self, service: &str) -> Result<String> {
         check_name("service", service)?;
         Ok(join(&self.inner.base, service))
