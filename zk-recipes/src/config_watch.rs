@@ -45,7 +45,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -159,7 +160,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigWatch<T> {
     /// the stream is not polled are coalesced to the latest (a slow reader sees the
     /// final value, perhaps not every intermediate one). Ends after an
     /// [`Error::Expired`] / [`Error::Closed`] item when the watch cannot go on.
-    pub fn updates(&self) -> impl Stream<Item = Update<T>> + Send + 'static {
+    pub fn updates(&self) -> BoxStream<'static, Update<T>> {
         let mut rx = self.rx.clone();
         rx.mark_changed();
         futures::stream::unfold((rx, false), |(mut rx, done)| async move {
@@ -172,6 +173,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigWatch<T> {
             };
             item.map(|item| (item, (rx, ended)))
         })
+        .boxed()
     }
 
     /// Waits until the current value satisfies `f` (checked now, then on every change).

@@ -44,7 +44,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Mutex};
@@ -466,7 +467,7 @@ impl<M: Clone + Send + Sync + 'static> ServiceCache<M> {
     /// The changes after this call, one item per added, updated or removed instance.
     /// Changes are computed between the snapshots this stream sees: a quick add and
     /// remove between two polls may show as nothing. Ends when the cache stops.
-    pub fn changes(&self) -> impl Stream<Item = ServiceChange<M>> + Send + 'static {
+    pub fn changes(&self) -> BoxStream<'static, ServiceChange<M>> {
         let mut rx = self.rx.clone();
         let seen = rx.borrow_and_update().entries.clone();
         futures::stream::unfold((rx, seen), |(mut rx, seen)| async move {
@@ -479,6 +480,7 @@ impl<M: Clone + Send + Sync + 'static> ServiceCache<M> {
             Some((futures::stream::iter(changes), (rx, now)))
         })
         .flatten()
+        .boxed()
     }
 }
 
