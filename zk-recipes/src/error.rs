@@ -58,6 +58,19 @@ pub enum Error {
         /// The serde error, as text (keeps this enum `Clone`).
         message: String,
     },
+    /// The recipe (or its client source) was closed by the caller.
+    #[error("the recipe or its client was closed")]
+    Closed,
+    /// A node's data could not be decoded into the expected type (config, registry).
+    #[error("cannot decode the data of {path}: {message}")]
+    Decode { path: String, message: String },
+    /// A value could not be encoded.
+    #[error("cannot encode a value for {path}: {message}")]
+    Encode { path: String, message: String },
+    /// The connection broke while a non-idempotent write was in flight and its outcome
+    /// can no longer be determined (the node was written again since).
+    #[error("connection lost during {op} on {path}; the outcome is unknown")]
+    Indeterminate { op: &'static str, path: String },
     /// An argument was rejected before anything was sent.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -71,6 +84,12 @@ impl Error {
     /// work again.
     pub fn is_expired(&self) -> bool {
         matches!(self, Error::Expired { .. })
+    }
+
+    /// True when the session is gone or the recipe was closed: nothing more can be done
+    /// with this client.
+    pub fn is_session_gone(&self) -> bool {
+        matches!(self, Error::Expired { .. } | Error::Closed)
     }
 
     /// True when the failure may be transient (a lost connection; the outcome of the

@@ -37,11 +37,18 @@ pub mod registry;
 pub mod rwlock;
 pub mod semaphore;
 
+pub use barrier::Barrier;
+pub use config_watch::{ConfigWatch, ConfigWriter, Versioned};
+pub use counter::SharedCounter;
+pub use double_barrier::DoubleBarrier;
 pub use election::{
     Election, ElectionOptions, LeaderInfo, LeaderLatch, LeaderSelector, Leadership,
 };
 pub use error::{Error, Result};
 pub use fencing::{FencingToken, FencingValidator};
+pub use internal::b_client_source::ClientSource;
 pub use lock::{Lock, LockGuard, LockOptions};
+pub use queue::Queue;
+pub use registry::{Pick, Registry, ServiceCache, ServiceChange, ServiceInstance};
 pub use rwlock::{ReadGuard, RwLock, WriteGuard};
 pub use semaphore::{Lease, Semaphore};

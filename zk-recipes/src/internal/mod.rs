@@ -10,6 +10,9 @@
 //!
 //! Files named `b_*.rs` belong to the other recipes (registry, config, barriers, queue).
 
+pub mod b_client_source;
+pub(crate) mod b_paths;
+pub(crate) mod b_retry;
 pub(crate) mod contend;
 pub(crate) mod held;
 pub(crate) mod lock_delay;
