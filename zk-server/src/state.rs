@@ -5,9 +5,12 @@
 //! writing while it triggers watches, and a read that registers a watch holds `tree`
 //! for reading while it registers: so no event can slip between a read and its watch.
 
+use std::sync::Arc;
+
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
+use crate::admin::metrics::Metrics;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
@@ -19,6 +22,8 @@ pub struct Shared {
     pub watches: WatchManager,
     /// The last applied zxid (raft log index); sessions wait on it.
     pub applied: watch::Sender<i64>,
+    /// Counters for `/metrics`, `/status` and the four-letter words.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -28,6 +33,7 @@ impl Shared {
             tree: RwLock::new(DataTree::new()),
             watches: WatchManager::new(),
             applied: watch::Sender::new(0),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 

@@ -1,3 +1,6 @@
-//! Operator endpoints: admin HTTP (`/health`; metrics and status come later).
+//! Operator endpoints: admin HTTP (`/health`, `/metrics`, `/status`), four-letter words
+//! on the client port, and the counters behind them.
 
+pub mod fourlw;
 pub mod http;
+pub mod metrics;
