@@ -718,3 +718,50 @@ async fn zkcli_sh() {
     })
     .await;
 }
+
+/// After a reconnect the client re-arms its watches with setWatches and its last zxid;
+/// a change made while it was away fires at once.
+#[tokio::test]
+async fn set_watches_on_reconnect_fires_missed_changes() {
+    bounded(30, async {
+        let s = server().await;
+        let proxy = tests::proxy::Proxy::start(&s.connect_string())
+            .await
+            .expect("proxy");
+        let c = zk_client(&s).await;
+        c.create("/sw", b"0", &persistent()).await.expect("create");
+        let w = zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(2))
+            .connect(&proxy.connect_string())
+            .await
+            .expect("connect through proxy");
+        let (_, _, data) = w.get_and_watch_data("/sw").await.expect("data watch");
+        let (_, kids) = w.list_and_watch_children("/sw").await.expect("child watch");
+        let mut states = w.state_watcher();
+
+        proxy.reject(true);
+        proxy.cut();
+        assert_eq!(
+            tokio::time::timeout(WAIT, states.changed())
+                .await
+                .expect("state"),
+            zk::SessionState::Disconnected
+        );
+        c.set_data("/sw", b"1", None).await.expect("set while away");
+        c.create("/sw/k", b"", &persistent())
+            .await
+            .expect("child while away");
+        proxy.reject(false);
+
+        let ev = tokio::time::timeout(WAIT, data.changed())
+            .await
+            .expect("missed data change fires");
+        assert_eq!(ev.event_type, zk::EventType::NodeDataChanged);
+        let ev = tokio::time::timeout(WAIT, kids.changed())
+            .await
+            .expect("missed child change fires");
+        assert_eq!(ev.event_type, zk::EventType::NodeChildrenChanged);
+        assert_eq!(w.get_data("/sw").await.expect("get").0, b"1");
+    })
+    .await;
+}

@@ -152,12 +152,12 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
     };
     counter(
         "zk_packets_received_total",
-        "ZooKeeper-protocol requests received.",
+        "Requests received (both protocols).",
         m.packets_received.load(Relaxed),
     );
     counter(
         "zk_packets_sent_total",
-        "ZooKeeper-protocol replies and events sent.",
+        "Replies and watch events sent (both protocols).",
         m.packets_sent.load(Relaxed),
     );
     counter(
