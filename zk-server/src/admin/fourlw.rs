@@ -84,6 +84,20 @@ pub async fn serve(p: Arc<Pipeline>, mut socket: TcpStream, word: [u8; 4]) {
     let text = answer(&p, &word);
     let _ = socket.write_all(text.as_bytes()).await;
     let _ = socket.shutdown().await;
+    // Read what the client sent after the word (`echo ruok | nc` adds a newline) before
+    // closing: closing with unread bytes would reset the connection, and a reset can
+    // discard the answer before the client reads it.
+    let mut rest = [0u8; 256];
+    let drain = async {
+        let mut total = 0;
+        while total < 4096 {
+            match socket.read(&mut rest).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
 fn server_stats(p: &Pipeline, with_clients: bool) -> String {
