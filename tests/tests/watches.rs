@@ -267,6 +267,7 @@ async fn remove_watches_by_persistent_type_on_the_wire() {
             Op::RemoveWatches(pb::RemoveWatchesRequest {
                 path: "/t".into(),
                 watcher_type: t as i32,
+                check_only: false,
             })
         };
         let get = Op::GetData(pb::GetDataRequest {

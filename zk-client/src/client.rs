@@ -584,6 +584,7 @@ impl Client {
             let req = pb::RemoveWatchesRequest {
                 path: p.clone(),
                 watcher_type: convert::watcher_type(kind) as i32,
+                check_only: false,
             };
             (
                 Req::RemoveWatches(req),

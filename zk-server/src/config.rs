@@ -56,7 +56,18 @@ pub struct Config {
     pub heartbeat_ms: u64,
     /// Raft election timeout range (ms).
     pub election_timeout_ms: (u64, u64),
+    /// ZooKeeper-protocol clients: largest frame accepted (ZooKeeper's jute.maxbuffer
+    /// plus slack); a larger one closes that connection.
+    pub max_frame_bytes: usize,
+    /// Four-letter words answered on the client port (ZooKeeper's
+    /// `4lw.commands.whitelist`); `*` allows all.
+    pub four_letter_words: Vec<String>,
 }
+
+/// Default allow-list of four-letter words: the read-only health and status words that
+/// monitoring tools use; `cons`, `wchs` and `envi` (client addresses, environment) must
+/// be enabled explicitly.
+pub const DEFAULT_FOUR_LETTER_WORDS: &str = "ruok,srvr,stat,mntr,conf,isro";
 
 impl Default for Config {
     fn default() -> Self {
@@ -76,6 +87,8 @@ impl Default for Config {
             reap_interval_ms: 1000,
             heartbeat_ms: 100,
             election_timeout_ms: (500, 1000),
+            max_frame_bytes: crate::zkwire::DEFAULT_MAX_FRAME_BYTES,
+            four_letter_words: split_words(DEFAULT_FOUR_LETTER_WORDS),
         }
     }
 }
@@ -164,6 +177,20 @@ pub struct Args {
     /// Snapshot every N log entries [default: 10000]
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
+    /// Largest ZooKeeper-protocol frame in bytes [default: 1049599 (jute.maxbuffer + 1 KiB)]
+    #[arg(long, value_name = "N")]
+    pub max_frame_bytes: Option<usize>,
+    /// Comma-separated four-letter words to answer, `*` for all [default: ruok,srvr,stat,mntr,conf,isro]
+    #[arg(long, value_name = "WORDS")]
+    pub four_letter_words: Option<String>,
+}
+
+/// Splits a comma-separated word list.
+pub fn split_words(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// `zk-server` subcommands.
@@ -231,6 +258,8 @@ struct FileConfig {
     heartbeat_ms: Option<u64>,
     election_timeout_min_ms: Option<u64>,
     election_timeout_max_ms: Option<u64>,
+    max_frame_bytes: Option<usize>,
+    four_letter_words: Option<String>,
 }
 
 impl Args {
@@ -264,6 +293,11 @@ impl Args {
             set(&mut c.heartbeat_ms, f.heartbeat_ms);
             set(&mut c.election_timeout_ms.0, f.election_timeout_min_ms);
             set(&mut c.election_timeout_ms.1, f.election_timeout_max_ms);
+            set(&mut c.max_frame_bytes, f.max_frame_bytes);
+            set(
+                &mut c.four_letter_words,
+                f.four_letter_words.as_deref().map(split_words),
+            );
         }
         set(&mut c.node_id, self.id);
         if let Some(p) = &self.peers {
@@ -282,6 +316,11 @@ impl Args {
         set(&mut c.max_data_bytes, self.max_data_bytes);
         set(&mut c.tick_ms, self.tick_ms);
         set(&mut c.snapshot_every, self.snapshot_every);
+        set(&mut c.max_frame_bytes, self.max_frame_bytes);
+        set(
+            &mut c.four_letter_words,
+            self.four_letter_words.as_deref().map(split_words),
+        );
         c.validate()?;
         Ok(c)
     }
@@ -306,6 +345,9 @@ impl Config {
         }
         if self.max_data_bytes == 0 {
             return bad("max_data_bytes must be > 0");
+        }
+        if self.max_frame_bytes < 1024 {
+            return bad("max_frame_bytes must be at least 1024");
         }
         if self.snapshot_every == 0 {
             return bad("snapshot_every must be > 0");

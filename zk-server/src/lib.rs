@@ -9,7 +9,9 @@
 //! - [`pipeline`]: prep -> submit (raft) / read (local) -> reply.
 //! - [`session`]: the per-connection task, its ordered outbound queue, liveness.
 //! - [`watch`]: watch registrations and triggering.
-//! - [`api`], [`admin`]: the gRPC service and admin HTTP.
+//! - [`api`], [`admin`]: the client listener (protocol sniffing), the gRPC services
+//!   (clients, peers), four-letter words, admin HTTP and metrics.
+//! - [`zkwire`]: Apache ZooKeeper's jute client protocol on the same pipeline.
 //! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
 //!   integration tests (ours and applications').
 
@@ -25,6 +27,7 @@ pub mod state;
 pub mod storage;
 pub mod tree;
 pub mod watch;
+pub mod zkwire;
 
 pub use config::Config;
 pub use error::ServerError;

@@ -12,7 +12,6 @@ use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 use zk_proto::pb::zoo_keeper_server::ZooKeeperServer;
 use zk_proto::peer::peer_server::PeerServer;
 
@@ -199,7 +198,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         let service = PeerServer::new(PeerService::new(pipeline.clone()))
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let mut peer_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
@@ -224,7 +224,11 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let service = ZooKeeperServer::new(SessionService::new(pipeline.clone()))
         .max_decoding_message_size(max_msg)
         .max_encoding_message_size(max_msg);
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // One client port: ZooKeeper's protocol and four-letter words are served by the
+    // listener; gRPC connections come out of `incoming`.
+    let (incoming, accept_task) =
+        crate::api::listener::spawn(listener, pipeline.clone(), stop_rx.clone());
+    tasks.push(accept_task);
     let mut grpc_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {

@@ -6,11 +6,13 @@
 //! for reading while it registers: so no event can slip between a read and its watch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::admin::metrics::Metrics;
 use crate::session::expiry::SessionTracker;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
@@ -31,6 +33,8 @@ pub struct Shared {
     serving: AtomicBool,
     /// When this node last heard from its leader (AppendEntries), for followers.
     leader_contact: Mutex<Option<Instant>>,
+    /// Counters for `/metrics`, `/status` and the four-letter words.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -43,6 +47,7 @@ impl Shared {
             tracker: SessionTracker::new(),
             serving: AtomicBool::new(false),
             leader_contact: Mutex::new(None),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 

@@ -51,7 +51,13 @@ impl Ensemble {
 
     fn spawn(&mut self, i: usize) -> Result<(), String> {
         let peers: Vec<String> = (0..3)
-            .map(|k| format!("{}=127.0.0.1:{}", k + 1, self.args.base_port as usize + 100 + k))
+            .map(|k| {
+                format!(
+                    "{}=127.0.0.1:{}",
+                    k + 1,
+                    self.args.base_port as usize + 100 + k
+                )
+            })
             .collect();
         let child = Command::new(&self.bin)
             .arg("--id")
@@ -63,7 +69,10 @@ impl Ensemble {
             .arg("--client-addr")
             .arg(self.client_addr(i))
             .arg("--admin-addr")
-            .arg(format!("127.0.0.1:{}", self.args.base_port as usize + 200 + i))
+            .arg(format!(
+                "127.0.0.1:{}",
+                self.args.base_port as usize + 200 + i
+            ))
             .args(&self.args.server_args)
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
@@ -103,12 +112,18 @@ async fn leader_index(e: &Ensemble) -> Option<usize> {
         if e.children[i].is_none() {
             continue;
         }
-        let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(2), Client::connect(&e.client_addr(i))).await else {
+        let Ok(Ok(c)) =
+            tokio::time::timeout(Duration::from_secs(2), Client::connect(&e.client_addr(i))).await
+        else {
             continue;
         };
         if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), c.cluster_status()).await {
             let _ = c.close().await;
-            if s.leader >= 1 && s.members.iter().all(|m| m.role != "unreachable" && m.lag < 1000) {
+            if s.leader >= 1
+                && s.members
+                    .iter()
+                    .all(|m| m.role != "unreachable" && m.lag < 1000)
+            {
                 return Some((s.leader - 1) as usize);
             }
         }
@@ -146,7 +161,10 @@ async fn run(args: Args) -> Result<(), String> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let survivors: Vec<String> = (0..3).filter(|k| *k != leader).map(|k| e.client_addr(k)).collect();
+        let survivors: Vec<String> = (0..3)
+            .filter(|k| *k != leader)
+            .map(|k| e.client_addr(k))
+            .collect();
         let client = Client::builder()
             .servers(&survivors.join(","))
             .session_timeout(Duration::from_secs(10))
@@ -164,7 +182,12 @@ async fn run(args: Args) -> Result<(), String> {
         let elapsed = loop {
             attempt += 1;
             let path = format!("/after-{trial}-{attempt}");
-            match tokio::time::timeout(Duration::from_secs(2), client.create(&path, "", &CreateOptions::persistent())).await {
+            match tokio::time::timeout(
+                Duration::from_secs(2),
+                client.create(&path, "", &CreateOptions::persistent()),
+            )
+            .await
+            {
                 Ok(Ok(_)) => break t0.elapsed(),
                 _ => {
                     if t0.elapsed() > Duration::from_secs(60) {
@@ -175,7 +198,10 @@ async fn run(args: Args) -> Result<(), String> {
             }
         };
         let ms = elapsed.as_secs_f64() * 1000.0;
-        println!(r#"{{"trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#, leader + 1);
+        println!(
+            r#"{{"trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#,
+            leader + 1
+        );
         samples.push(ms);
         let _ = client.close().await;
         e.spawn(leader)?;
@@ -194,7 +220,10 @@ async fn run(args: Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: {e}");

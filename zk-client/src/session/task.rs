@@ -353,6 +353,7 @@ impl SessionTask {
         let op = Op::RemoveWatches(pb::RemoveWatchesRequest {
             path: path.clone(),
             watcher_type: watcher_type as i32,
+            check_only: false,
         });
         let xid = self.next_xid();
         let kind = Kind::RemovePersistent { path, reply };

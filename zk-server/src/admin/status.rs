@@ -1,18 +1,14 @@
-//! `GET /status`: this node and every member of the ensemble, as JSON (the same facts
-//! as `zkcli cluster status`).
+//! The ensemble part of `GET /status`: every member, as JSON (the same facts as
+//! `zkcli cluster status`).
 
-use std::sync::Arc;
-
-use axum::extract::State;
-use axum::Json;
 use serde_json::{json, Value};
 
 use crate::api::peer;
 use crate::pipeline::Pipeline;
 use crate::tree::index_of;
 
-/// The status document.
-pub async fn status(State(p): State<Arc<Pipeline>>) -> Json<Value> {
+/// Every member of the ensemble, as JSON (part of `/status`).
+pub async fn members(p: &Pipeline) -> Value {
     let me = peer::status(&p);
     let members = peer::cluster_status(&p).await;
     let leader_applied = members
@@ -34,20 +30,5 @@ pub async fn status(State(p): State<Arc<Pipeline>>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({
-        "id": me.id,
-        "role": me.role,
-        "leader": me.leader,
-        "term": me.term,
-        "serving": p.shared.is_serving(),
-        "applied_zxid": me.applied_zxid,
-        "last_log_index": me.last_log_index,
-        "client_addr": me.client_addr,
-        "peer_addr": if p.config.clustered() { Some(me.peer_addr) } else { None },
-        "sessions": p.shared.tracker.len(),
-        "znodes": p.shared.tree.read().node_count(),
-        "watches": p.shared.watches.count(),
-        "connections": p.shared.watches.connections(),
-        "members": members,
-    }))
+    Value::Array(members)
 }

@@ -1,4 +1,6 @@
-//! Thin tonic adapters: decode, hand to the session layer, encode.
+//! The client port and thin tonic adapters: [`listener`] accepts and tells the
+//! protocols apart; [`session`] decodes, hands to the session layer, encodes.
 
+pub mod listener;
 pub mod peer;
 pub mod session;

@@ -1,12 +1,19 @@
 //! The `ZooKeeper.Session` gRPC service: one bidirectional stream per connection,
 //! served by a [`crate::session::conn`] task.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::{Stream, StreamExt};
+use parking_lot::Mutex;
 use tonic::{Request, Response, Status, Streaming};
-use zk_proto::pb::{self, zoo_keeper_server::ZooKeeper, ServerMessage};
+use zk_proto::pb::{
+    self, client_message::Kind as In, request::Op, server_message::Kind as OutKind,
+    zoo_keeper_server::ZooKeeper, ServerMessage,
+};
 
 use crate::pipeline::Pipeline;
 use crate::session::conn;
@@ -36,9 +43,94 @@ impl ZooKeeper for SessionService {
         &self,
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let inbound = request.into_inner();
+        let peer = request
+            .remote_addr()
+            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let metrics = self.pipeline.shared.metrics.clone();
+        let guard = metrics.open_connection(peer, "native");
+        // Request start times by xid, for the per-op counters and latency histograms.
+        // Per connection, so the lock is never contended.
+        let started: Arc<Mutex<HashMap<i64, (&'static str, Instant)>>> = Arc::default();
+        let inbound = request.into_inner().map({
+            let (metrics, conn, started) = (metrics.clone(), guard.stats.clone(), started.clone());
+            move |m| {
+                if let Ok(pb::ClientMessage {
+                    kind: Some(In::Request(r)),
+                }) = &m
+                {
+                    metrics.request_received(&conn);
+                    let previous = started.lock().insert(r.xid, (op_name(r), Instant::now()));
+                    if previous.is_some() {
+                        // A reused xid (pings): count the pair once.
+                        metrics.outstanding.fetch_sub(1, Relaxed);
+                        conn.outstanding.fetch_sub(1, Relaxed);
+                    }
+                }
+                m
+            }
+        });
         let out = Outbound::new(DEFAULT_LIMIT);
         tokio::spawn(conn::serve(self.pipeline.clone(), inbound, out.clone()));
-        Ok(Response::new(Box::pin(out.stream().map(Ok))))
+        let unanswered = Unanswered {
+            started: started.clone(),
+            metrics: metrics.clone(),
+            guard,
+        };
+        let outbound = out.stream().map(move |m| {
+            let conn = &unanswered.guard.stats;
+            match &m.kind {
+                Some(OutKind::Response(r)) => {
+                    if let Some((op, t)) = started.lock().remove(&r.xid) {
+                        metrics.request_done(conn, op, t.elapsed(), r.err);
+                    }
+                }
+                Some(OutKind::Event(_)) => metrics.packet_sent(conn),
+                Some(OutKind::Connected(c)) => conn.session.store(c.session_id, Relaxed),
+                None => {}
+            }
+            Ok(m)
+        });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+/// Owned by the outbound stream: when the connection ends, requests it never answered
+/// stop counting as outstanding, and the connection leaves the table.
+struct Unanswered {
+    started: Arc<Mutex<HashMap<i64, (&'static str, Instant)>>>,
+    metrics: Arc<crate::admin::metrics::Metrics>,
+    guard: crate::admin::metrics::ConnGuard,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        let n = self.started.lock().len() as i64;
+        self.metrics.outstanding.fetch_sub(n, Relaxed);
+        self.guard.stats.outstanding.fetch_sub(n, Relaxed);
+    }
+}
+
+/// The metrics label of a native request (ZooKeeper's op names).
+fn op_name(r: &pb::Request) -> &'static str {
+    match &r.op {
+        Some(Op::Create(_)) => "create",
+        Some(Op::Delete(_)) => "delete",
+        Some(Op::Exists(_)) => "exists",
+        Some(Op::GetData(_)) => "getData",
+        Some(Op::SetData(_)) => "setData",
+        Some(Op::GetChildren(_)) => "getChildren",
+        Some(Op::Multi(_)) => "multi",
+        Some(Op::MultiRead(_)) => "multiRead",
+        Some(Op::Sync(_)) => "sync",
+        Some(Op::Ping(_)) => "ping",
+        Some(Op::Close(_)) => "closeSession",
+        Some(Op::AddWatch(_)) => "addWatch",
+        Some(Op::RemoveWatches(_)) => "removeWatches",
+        Some(Op::SetWatches(_)) => "setWatches",
+        Some(Op::GetEphemerals(_)) => "getEphemerals",
+        Some(Op::GetAllChildrenNumber(_)) => "getAllChildrenNumber",
+        Some(Op::ClusterStatus(_)) => "clusterStatus",
+        Some(Op::Membership(_)) => "membership",
+        None => "other",
     }
 }

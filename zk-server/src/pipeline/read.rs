@@ -135,7 +135,12 @@ fn answer(
                     )
                 }
             };
-            if watches.remove(session, &r.path, kinds) {
+            let found = if r.check_only {
+                watches.has(session, &r.path, kinds)
+            } else {
+                watches.remove(session, &r.path, kinds)
+            };
+            if found {
                 reply::ok(xid, zxid, R::Empty(pb::Empty {}))
             } else {
                 reply::error(

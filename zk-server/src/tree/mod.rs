@@ -246,6 +246,17 @@ impl DataTree {
         self.nodes.len()
     }
 
+    /// Number of ephemeral znodes (all sessions).
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    /// Bytes of paths and values in the tree (ZooKeeper's `approximateDataSize`); walks
+    /// every node, so for operator commands only.
+    pub fn approximate_data_size(&self) -> usize {
+        self.nodes.iter().map(|(p, n)| p.len() + n.data.len()).sum()
+    }
+
     /// Adds `node` at `path` under its (existing) parent's child set and to the indexes.
     /// Parent Stat bookkeeping is the caller's. The only way nodes enter the tree.
     fn insert_node(&mut self, path: String, node: Node) {

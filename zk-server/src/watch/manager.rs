@@ -168,6 +168,19 @@ impl WatchManager {
         inner.by_session.values().map(|s| s.len()).sum()
     }
 
+    /// (sessions with watches, distinct watched paths, registrations): `wchs`.
+    pub fn summary(&self) -> (usize, usize, usize) {
+        let inner = self.inner.lock();
+        let paths: HashSet<&String> = inner
+            .by_session
+            .values()
+            .flatten()
+            .map(|(_, p)| p)
+            .collect();
+        let total = inner.by_session.values().map(|s| s.len()).sum();
+        (inner.by_session.len(), paths.len(), total)
+    }
+
     /// Fires the watches matching the changes of the transaction at `zxid`. Each session
     /// gets each (type, path) event once, however many of its watches match.
     pub fn trigger(&self, zxid: i64, events: &[TreeEvent]) {

@@ -1,0 +1,147 @@
+//! The client port: one listener, three protocols, told apart by a new connection's
+//! first four bytes (peeked, not consumed):
+//!
+//! - `PRI ` (the HTTP/2 connection preface `PRI * HTTP/2.0`): the native gRPC
+//!   protocol; the socket is handed to tonic through [`Incoming`].
+//! - four ASCII lowercase letters: a four-letter word ([`crate::admin::fourlw`]).
+//! - anything else: a 4-byte big-endian length and a jute ConnectRequest, Apache
+//!   ZooKeeper's protocol ([`crate::zkwire::conn`]).
+//!
+//! The three are unambiguous: read as a frame length, `PRI ` or four lowercase letters
+//! would announce a packet of more than 1.3 GB, far beyond any `--max-frame-bytes`,
+//! which ZooKeeper clients never send (their ConnectRequest is under 100 bytes).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::admin::fourlw;
+use crate::pipeline::Pipeline;
+use crate::zkwire;
+
+/// How long a new connection may take to send its first four bytes.
+const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Native (gRPC) connections for `tonic::transport::Server::serve_with_incoming*`.
+pub type Incoming = ReceiverStream<Result<TcpStream, std::io::Error>>;
+
+/// What a connection's first bytes say it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/2: the native gRPC protocol.
+    Grpc,
+    /// A four-letter word.
+    FourLetterWord([u8; 4]),
+    /// Apache ZooKeeper's jute protocol.
+    ZooKeeper,
+}
+
+/// Classifies a connection by its first four bytes.
+pub fn classify(first: [u8; 4]) -> Protocol {
+    if &first == b"PRI " {
+        Protocol::Grpc
+    } else if first.iter().all(u8::is_ascii_lowercase) {
+        Protocol::FourLetterWord(first)
+    } else {
+        Protocol::ZooKeeper
+    }
+}
+
+/// Accepts client connections on `listener` until `stop` turns true, serving the
+/// ZooKeeper protocol and four-letter words itself and handing gRPC connections to the
+/// returned stream. The accept task ends when `stop` fires or the stream is dropped.
+pub fn spawn(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    mut stop: watch::Receiver<bool>,
+) -> (Incoming, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        loop {
+            let (socket, peer) = tokio::select! {
+                _ = &mut stopped => return,
+                _ = tx.closed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Typically EMFILE: back off instead of spinning.
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            if let Err(e) = socket.set_nodelay(true) {
+                tracing::debug!(%peer, "set_nodelay: {e}");
+            }
+            tokio::spawn(route(socket, peer, pipeline.clone(), tx.clone()));
+        }
+    });
+    (ReceiverStream::new(rx), task)
+}
+
+async fn route(
+    socket: TcpStream,
+    peer: SocketAddr,
+    p: Arc<Pipeline>,
+    grpc: mpsc::Sender<Result<TcpStream, std::io::Error>>,
+) {
+    let first = match tokio::time::timeout(SNIFF_TIMEOUT, peek4(&socket)).await {
+        Ok(Ok(Some(b))) => b,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "peek: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "silent connection closed");
+            return;
+        }
+    };
+    match classify(first) {
+        Protocol::Grpc => {
+            let _ = grpc.send(Ok(socket)).await;
+        }
+        Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
+        Protocol::ZooKeeper => zkwire::conn::serve(p, socket, peer).await,
+    }
+}
+
+/// The first four bytes of the stream, without consuming them (None: closed before).
+async fn peek4(socket: &TcpStream) -> std::io::Result<Option<[u8; 4]>> {
+    let mut buf = [0u8; 4];
+    loop {
+        let n = socket.peek(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if n >= 4 {
+            return Ok(Some(buf));
+        }
+        // Fewer than four bytes so far: peek returns at once while they are unread, so
+        // wait a little for the rest.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_pick_the_protocol() {
+        assert_eq!(classify(*b"PRI "), Protocol::Grpc);
+        assert_eq!(classify(*b"ruok"), Protocol::FourLetterWord(*b"ruok"));
+        assert_eq!(classify(*b"xyzw"), Protocol::FourLetterWord(*b"xyzw"));
+        assert_eq!(classify([0, 0, 0, 45]), Protocol::ZooKeeper);
+        assert_eq!(classify(*b"RUOK"), Protocol::ZooKeeper);
+    }
+}
