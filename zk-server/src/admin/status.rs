@@ -9,8 +9,8 @@ use crate::tree::index_of;
 
 /// Every member of the ensemble, as JSON (part of `/status`).
 pub async fn members(p: &Pipeline) -> Value {
-    let me = peer::status(&p);
-    let members = peer::cluster_status(&p).await;
+    let me = peer::status(p);
+    let members = peer::cluster_status(p).await;
     let leader_applied = members
         .iter()
         .find(|(id, _, _, _)| Some(*id) == me.leader)
