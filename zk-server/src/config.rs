@@ -85,8 +85,8 @@ impl Default for Config {
             snapshot_every: 10_000,
             log_segment_bytes: 64 << 20,
             reap_interval_ms: 1000,
-            heartbeat_ms: 100,
-            election_timeout_ms: (500, 1000),
+            heartbeat_ms: 50,
+            election_timeout_ms: (150, 300),
             max_frame_bytes: crate::zkwire::DEFAULT_MAX_FRAME_BYTES,
             four_letter_words: split_words(DEFAULT_FOUR_LETTER_WORDS),
         }

@@ -214,6 +214,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             }
         }));
         tasks.push(tokio::spawn(join_ensemble(pipeline.clone())));
+        tasks.push(tokio::spawn(watch_leader_process(pipeline.clone())));
         tasks.push(tokio::spawn(report_sessions(pipeline.clone())));
     } else {
         bootstrap_single(&pipeline.raft, config.node_id, client_addr).await?;
@@ -437,6 +438,122 @@ async fn report_sessions(p: Arc<Pipeline>) {
     }
 }
 
+/// A follower that stops hearing from its leader probes the leader's peer port; if the
+/// connection is refused, the leader's process is gone (crashed, killed), and waiting
+/// out the election timeout and the leader lease only delays the inevitable: it starts
+/// an election at once. Partitions (no answer at all) are left to the normal timeouts.
+/// Starting an election early is always safe in raft; this only shortens failover.
+async fn watch_leader_process(p: Arc<Pipeline>) {
+    let heartbeat = Duration::from_millis(p.config.heartbeat_ms);
+    let mut tick = tokio::time::interval(heartbeat / 4);
+    let mut triggered_for: Option<(u64, u64)> = None;
+    loop {
+        tick.tick().await;
+        let m = p.raft.metrics().borrow().clone();
+        if m.state != ServerState::Follower {
+            continue;
+        }
+        let Some(leader) = m.current_leader else {
+            continue;
+        };
+        if triggered_for == Some((m.current_term, leader)) {
+            continue;
+        }
+        let silent = p
+            .shared
+            .last_leader_contact()
+            .is_none_or(|t| t.elapsed() > heartbeat * 2);
+        if !silent {
+            continue;
+        }
+        let Some(member) = m.membership_config.membership().get_node(&leader).cloned() else {
+            continue;
+        };
+        let probe =
+            tokio::time::timeout(heartbeat, tokio::net::TcpStream::connect(&member.peer_addr))
+                .await;
+        let refused =
+            matches!(&probe, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+        if !refused {
+            continue;
+        }
+        triggered_for = Some((m.current_term, leader));
+        // The surviving voters detect the death at about the same time. If all of them
+        // simply started an election, they would split the vote; and a lone candidate
+        // is refused by voters still inside the dead leader's lease. So, by rank among
+        // the surviving voters: the others become candidates after `step` (which ends
+        // their lease), and the first survivor asks again one step later, with a higher
+        // term, which they then grant.
+        // Rank the surviving voters by how complete their logs are (only the most
+        // complete can win), then by id.
+        let me = p.node_id();
+        let mut survivors: Vec<(std::cmp::Reverse<u64>, u64)> =
+            vec![(std::cmp::Reverse(m.last_log_index.unwrap_or(0)), me)];
+        let others: Vec<(u64, Member)> = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .filter(|id| *id != leader && *id != me)
+            .filter_map(|id| {
+                m.membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| (id, n.clone()))
+            })
+            .collect();
+        let asks = others.iter().map(|(id, node)| {
+            let peers = p.peers.clone();
+            let addr = node.peer_addr.clone();
+            let id = *id;
+            async move {
+                match peers.call(&addr, &PeerRequest::Status, heartbeat).await {
+                    Ok(PeerReply::Status(s)) => Some((std::cmp::Reverse(s.last_log_index), id)),
+                    _ => None,
+                }
+            }
+        });
+        survivors.extend(futures::future::join_all(asks).await.into_iter().flatten());
+        survivors.sort_unstable();
+        let Some(rank) = survivors.iter().position(|(_, id)| *id == me) else {
+            continue;
+        };
+        if !m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == me)
+        {
+            continue;
+        }
+        tracing::info!(
+            leader,
+            term = m.current_term,
+            rank,
+            "the leader's process is gone; starting an election now"
+        );
+        let step = (heartbeat / 5).max(Duration::from_millis(5));
+        let new_leader = |p: &Pipeline| {
+            let now = p.raft.metrics().borrow().clone();
+            now.state == ServerState::Leader || now.current_leader.is_some_and(|l| l != leader)
+        };
+        if rank == 0 {
+            // Keep asking, each time with a higher term, until the others have become
+            // candidates themselves (they detect the death a little later) and grant.
+            let give_up =
+                tokio::time::Instant::now() + Duration::from_millis(p.config.election_timeout_ms.1);
+            while tokio::time::Instant::now() < give_up && !new_leader(&p) {
+                let _ = p.raft.trigger().elect().await;
+                tokio::time::sleep(step).await;
+            }
+        } else {
+            tokio::time::sleep(step).await;
+            if !new_leader(&p) {
+                let _ = p.raft.trigger().elect().await;
+            }
+        }
+    }
+}
+
 fn current_leader(p: &Pipeline) -> Option<(u64, Member)> {
     let m = p.raft.metrics().borrow().clone();
     let id = m.current_leader?;
@@ -449,8 +566,10 @@ fn current_leader(p: &Pipeline) -> Option<(u64, Member)> {
 /// clients move to another server) and refuse new ones: no writes are accepted and no
 /// stale reads are served for longer than about two election timeouts.
 async fn monitor_serving(p: Arc<Pipeline>) {
-    let bound = Duration::from_millis(p.config.election_timeout_ms.1 * 2);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    // Long enough to ride out an ordinary election without dropping clients, well
+    // within the smallest session timeout (two ticks).
+    let bound = Duration::from_millis((p.config.election_timeout_ms.1 * 2).max(p.config.tick_ms));
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         tick.tick().await;
         let m = p.raft.metrics().borrow().clone();

@@ -74,9 +74,20 @@ impl Ensemble {
                 self.args.base_port as usize + 200 + i
             ))
             .args(&self.args.server_args)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
+            .env(
+                "RUST_LOG",
+                std::env::var("ZK_FAILOVER_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stderr(Stdio::null())
+            .stdout(match std::env::var_os("ZK_FAILOVER_LOG") {
+                Some(_) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.args.data_dir.join(format!("node-{}.log", i + 1)))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+                None => Stdio::null(),
+            })
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
         self.children[i] = Some(child);
@@ -139,6 +150,7 @@ async fn run(args: Args) -> Result<(), String> {
             .with_file_name("zk-server"),
     };
     let _ = std::fs::remove_dir_all(&args.data_dir);
+    let _ = std::fs::create_dir_all(&args.data_dir);
     let trials = args.trials;
     let mut e = Ensemble {
         bin,
@@ -189,7 +201,13 @@ async fn run(args: Args) -> Result<(), String> {
             .await
             {
                 Ok(Ok(_)) => break t0.elapsed(),
-                _ => {
+                other => {
+                    if std::env::var_os("ZK_FAILOVER_TRACE").is_some() {
+                        eprintln!(
+                            "{:>7.1} ms attempt {attempt}: {other:?}",
+                            t0.elapsed().as_secs_f64() * 1000.0
+                        );
+                    }
                     if t0.elapsed() > Duration::from_secs(60) {
                         return Err(format!("trial {trial}: no write acknowledged within 60 s"));
                     }
