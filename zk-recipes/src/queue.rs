@@ -19,13 +19,18 @@
 //! ```
 //!
 //! # Connection loss, disconnection, expiry
-//! - `offer` is "protected": the item's name carries a random marker, so after a
-//!   `ConnectionLoss` the producer looks for its marker before creating again and an
-//!   item is not enqueued twice. (If a consumer took the item in that instant, the
-//!   marker is gone and the item is offered again: at-least-once in that corner.)
+//! - `offer` is exactly-once: one `multi` creates the item and an ephemeral receipt
+//!   (`receipt-{marker}-{seq}`, the marker random per offer) that the producer deletes
+//!   once it has the reply. After a `ConnectionLoss` the producer `sync`s and looks for
+//!   its receipt: present, the item was enqueued (even if a consumer has taken it
+//!   since); absent, it was not, and the producer creates it again.
 //! - A consumer claims an item with one `multi` that deletes it and creates an
-//!   ephemeral claim marker (`taken-{seq}`); after a `ConnectionLoss` the marker says
-//!   whether the claim went through, so an item is never lost and never taken twice.
+//!   ephemeral claim marker (`taken-{seq}`); after a `ConnectionLoss` the consumer
+//!   `sync`s and the marker says whether the claim went through, so an item is never
+//!   lost and never taken twice.
+//!
+//! The checks after a `ConnectionLoss` `sync` first: the client may have reconnected to
+//! a server that has not yet applied the write whose reply was lost.
 //! - While disconnected, `take` keeps waiting; the child watch is re-armed on reconnect.
 //! - If the session expires, calls fail with [`Error::Expired`]; items stay queued for
 //!   other consumers (only an item whose claim had been applied is taken).
@@ -35,7 +40,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use zk_client::{Client, CreateOptions, Error as ZkError, EventType, Op, SessionState};
+use zk_client::{
+    Client, Code, CreateOptions, Error as ZkError, EventType, Op, OpResult, SessionState,
+};
 
 use crate::error::{Error, Result};
 use crate::internal::b_paths::{ensure_path, join, random_id, sequence_of};
@@ -45,6 +52,8 @@ use crate::internal::b_retry::{pause_then_reconnected, retrying};
 const ITEM: &str = "item-";
 /// Prefix of claim markers.
 const TAKEN: &str = "taken-";
+/// Prefix of a producer's receipt for one offer.
+const RECEIPT: &str = "receipt-";
 
 /// A distributed FIFO queue of byte items at one path.
 #[derive(Debug, Clone)]
@@ -75,24 +84,71 @@ impl Queue {
         let item = item.into();
         let marker = random_id();
         let prefix = join(&self.path, &format!("{ITEM}{marker}-"));
-        let options = CreateOptions::persistent().sequential(true);
+        let receipt = join(&self.path, &format!("{RECEIPT}{marker}-"));
         loop {
-            match self.client.create(&prefix, item.clone(), &options).await {
-                Ok((path, _)) => return Ok(path),
-                Err(ZkError::NoNode { .. }) => {
+            let ops = vec![
+                Op::create(
+                    prefix.clone(),
+                    item.clone(),
+                    CreateOptions::persistent().sequential(true),
+                ),
+                Op::create(
+                    receipt.clone(),
+                    Vec::<u8>::new(),
+                    CreateOptions::ephemeral().sequential(true),
+                ),
+            ];
+            match self.client.multi(ops).await {
+                Ok(results) => {
+                    let mut created = results.into_iter().filter_map(|r| match r {
+                        OpResult::Created { path, .. } => Some(path),
+                        _ => None,
+                    });
+                    let (Some(path), Some(receipt)) = (created.next(), created.next()) else {
+                        return Err(Error::InvalidArgument(format!(
+                            "offer to {}: the server did not report the created nodes",
+                            self.path
+                        )));
+                    };
+                    // The receipt has done its job; drop it without waiting.
+                    tokio::spawn(self.client.delete(&receipt, None));
+                    return Ok(path);
+                }
+                Err(ZkError::Multi {
+                    code: Code::NoNode, ..
+                })
+                | Err(ZkError::NoNode { .. }) => {
                     ensure_path(&self.client, &self.path, CreateOptions::persistent()).await?;
                 }
                 Err(e) if e.is_retryable() => {
                     pause_then_reconnected(&self.client).await?;
-                    let children = self.children().await?;
-                    let needle = format!("{ITEM}{marker}-");
-                    if let Some(found) = children.iter().find(|c| c.starts_with(&needle)) {
-                        return Ok(join(&self.path, found));
+                    if let Some(path) = self.find_receipt(&marker).await? {
+                        return Ok(path);
                     }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// After an offer's reply was lost: whether its receipt exists (the offer was
+    /// applied). Returns the item's path, which is the receipt's sequence number minus
+    /// one (both were created by one `multi`, the item first, in the same parent).
+    async fn find_receipt(&self, marker: &str) -> Result<Option<String>> {
+        retrying(&self.client, || self.client.sync(&self.path)).await?;
+        let needle = format!("{RECEIPT}{marker}-");
+        let Some(found) = self
+            .children()
+            .await?
+            .into_iter()
+            .find(|c| c.starts_with(&needle))
+        else {
+            return Ok(None);
+        };
+        tokio::spawn(self.client.delete(&join(&self.path, &found), None));
+        let seq = sequence_of(&found).unwrap_or(1).saturating_sub(1);
+        let item = format!("{ITEM}{marker}-{seq:010}");
+        Ok(Some(join(&self.path, &item)))
     }
 
     /// Takes the head item, waiting until there is one.
@@ -215,7 +271,9 @@ impl Queue {
                 Err(ZkError::Multi { .. }) => return Ok(None),
                 Err(e) if e.is_retryable() => {
                     pause_then_reconnected(&self.client).await?;
-                    // Did the claim go through before the connection broke?
+                    // Did the claim go through before the connection broke? (Synced
+                    // first: the server now serving us may not have applied it yet.)
+                    retrying(&self.client, || self.client.sync(&self.path)).await?;
                     let stat = retrying(&self.client, || self.client.exists(&marker)).await?;
                     if stat.is_some_and(|s| s.ephemeral_owner == self.client.session_id()) {
                         tokio::spawn(self.client.delete(&marker, None));

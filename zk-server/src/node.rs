@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -258,9 +259,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         }
     }));
 
-    tasks.push(tokio::spawn(expire_sessions(pipeline.clone())));
+    let armed = Arc::new(AtomicU64::new(NO_TERM));
+    tasks.push(tokio::spawn(expire_sessions(
+        pipeline.clone(),
+        armed.clone(),
+    )));
     tasks.push(tokio::spawn(reap_nodes(pipeline.clone())));
-    tasks.push(tokio::spawn(follow_leadership(pipeline.clone())));
+    tasks.push(tokio::spawn(follow_leadership(pipeline.clone(), armed)));
     tasks.push(tokio::spawn(monitor_serving(pipeline.clone())));
 
     tracing::info!(
@@ -614,30 +619,49 @@ fn is_leader(p: &Pipeline) -> bool {
     p.raft.metrics().borrow().state == ServerState::Leader
 }
 
-/// When this node (again) becomes leader, session deadlines restart from now.
-async fn follow_leadership(p: Arc<Pipeline>) {
+/// No term yet: session expiry is not armed.
+const NO_TERM: u64 = u64::MAX;
+
+/// When this node (again) becomes leader, session deadlines restart from now; then
+/// `armed` holds the term, which lets [`expire_sessions`] run. Keyed on the term, not on
+/// a state transition: the metrics channel only shows the latest state, so a step-down
+/// and re-election can look like staying leader.
+async fn follow_leadership(p: Arc<Pipeline>, armed: Arc<AtomicU64>) {
     let mut metrics = p.raft.metrics();
-    let mut was_leader = !p.config.clustered();
     loop {
+        let (leader, term) = {
+            let m = metrics.borrow_and_update();
+            (m.state == ServerState::Leader, m.current_term)
+        };
+        if leader
+            && armed.load(Ordering::SeqCst) != term
+            && submit::leader_sync(&p.raft).await.is_ok()
+        {
+            reset_sessions(&p);
+            armed.store(term, Ordering::SeqCst);
+            tracing::info!(term, "became leader; session deadlines restarted");
+        }
         if metrics.changed().await.is_err() {
             return;
         }
-        let leader = metrics.borrow().state == ServerState::Leader;
-        if leader && !was_leader && submit::leader_sync(&p.raft).await.is_ok() {
-            reset_sessions(&p);
-            tracing::info!("became leader; session deadlines restarted");
-        }
-        was_leader = leader;
     }
 }
 
-/// The leader closes sessions not heard from within their timeout.
-async fn expire_sessions(p: Arc<Pipeline>) {
+/// The leader closes sessions not heard from within their timeout — only once it has
+/// restarted every session's deadline in its current term (`armed`): until then its
+/// clocks are a follower's, which never saw the sessions connected to other servers,
+/// and it would expire live sessions just after winning an election.
+async fn expire_sessions(p: Arc<Pipeline>, armed: Arc<AtomicU64>) {
     let period = Duration::from_millis((p.config.tick_ms / 2).clamp(10, 250));
     let mut tick = tokio::time::interval(period);
     loop {
         tick.tick().await;
-        if !is_leader(&p) {
+        let (leader, term) = {
+            let m = p.raft.metrics();
+            let m = m.borrow();
+            (m.state == ServerState::Leader, m.current_term)
+        };
+        if !leader || armed.load(Ordering::SeqCst) != term {
             continue;
         }
         for id in p.shared.tracker.take_expired(tokio::time::Instant::now()) {

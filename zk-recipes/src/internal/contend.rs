@@ -10,7 +10,7 @@ use zk_client::Client;
 use crate::error::{Error, Result};
 use crate::internal::lock_delay;
 use crate::internal::parents::join;
-use crate::internal::sequence::{members, Member, Node, Pending};
+use crate::internal::sequence::{delete_own, guid_of, members, Member, Node, Pending};
 use crate::internal::wait::wait_for_delete;
 
 /// What a queue's rule says for one member.
@@ -41,8 +41,24 @@ pub(crate) async fn wait_turn(
     me: &Node,
     rule: impl Fn(&[Member], usize) -> Turn,
 ) -> Result<()> {
+    let mine = guid_of(&me.name);
     loop {
-        let members = members(client, dir).await?;
+        let mut members = members(client, dir).await?;
+        // Another node of this very attempt (same GUID) is an orphan of a create whose
+        // reply was lost yet which was applied after all: remove it, or we would wait
+        // behind it (or leave it to block the next holders).
+        if mine.is_some() {
+            let orphans: Vec<String> = members
+                .iter()
+                .filter(|m| m.name != me.name && guid_of(&m.name) == mine)
+                .map(|m| m.name.clone())
+                .collect();
+            for name in &orphans {
+                tracing::warn!(orphan = name, "removing a duplicate of our own node");
+                delete_own(client, &join(dir, name)).await?;
+            }
+            members.retain(|m| !orphans.contains(&m.name));
+        }
         let Some(index) = members.iter().position(|m| m.name == me.name) else {
             if client.current_state().is_terminal() {
                 return Err(Error::Expired {

@@ -15,6 +15,9 @@ use crate::internal::retry::{retry, wait_connected};
 /// The marker that starts every protected name.
 const PROTECTED: &str = "_c_";
 
+/// Pause before looking for a node whose create failed with a retryable error.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Our own node in a queue of sequence nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
@@ -49,6 +52,13 @@ impl Member {
 pub(crate) fn sequence_of(name: &str) -> Option<i64> {
     let start = name.len().checked_sub(10)?;
     name.get(start..)?.parse().ok()
+}
+
+/// The GUID of a protected name (`_c_{guid}-...`), if it is one.
+pub(crate) fn guid_of(name: &str) -> Option<&str> {
+    name.strip_prefix(PROTECTED)?
+        .split_once('-')
+        .map(|(guid, _)| guid)
 }
 
 /// The name without the protected `_c_{guid}-` part.
@@ -125,6 +135,9 @@ impl Pending {
                     ensure_containers(&self.client, &self.dir).await?;
                 }
                 Err(e) if e.is_retryable() => {
+                    // A short pause: a server without a leader answers at once, and
+                    // the session may still look connected.
+                    tokio::time::sleep(RETRY_PAUSE).await;
                     wait_connected(&self.client, "creating a sequence node").await?;
                     if let Some(node) = self.find().await? {
                         return Ok(node);
@@ -150,8 +163,15 @@ impl Pending {
         })
     }
 
-    /// Looks for this attempt's node among the children of the directory.
+    /// Looks for this attempt's node among the children of the directory. Syncs first:
+    /// after a lost reply the client may be served by a server that has not applied the
+    /// create yet, and not seeing the node there would create a second one (an orphan
+    /// that, in a lock, blocks everyone behind it for the life of the session).
     async fn find(&mut self) -> Result<Option<Node>> {
+        retry(&self.client, "syncing before a lookup", || {
+            self.client.sync(&self.dir)
+        })
+        .await?;
         let members = members(&self.client, &self.dir).await?;
         let Some(member) = members.into_iter().find(|m| m.name.contains(&self.guid)) else {
             return Ok(None);
@@ -274,5 +294,7 @@ mod tests {
         assert!(m.has_prefix("write-"));
         assert!(!m.has_prefix("read-"));
         assert_eq!(guid().len(), 32);
+        assert_eq!(guid_of("_c_0123-read-0000000001"), Some("0123"));
+        assert_eq!(guid_of("lock-0000000001"), None);
     }
 }
