@@ -575,9 +575,18 @@ async fn monitor_serving(p: Arc<Pipeline>) {
     // within the smallest session timeout (two ticks).
     let bound = Duration::from_millis((p.config.election_timeout_ms.1 * 2).max(p.config.tick_ms));
     let mut tick = tokio::time::interval(Duration::from_millis(20));
+    // (term, when this node became its leader): a new leader has no quorum ack yet.
+    let mut leading_since: Option<(u64, tokio::time::Instant)> = None;
     loop {
         tick.tick().await;
         let m = p.raft.metrics().borrow().clone();
+        if m.state == ServerState::Leader {
+            if leading_since.is_none_or(|(term, _)| term != m.current_term) {
+                leading_since = Some((m.current_term, tokio::time::Instant::now()));
+            }
+        } else {
+            leading_since = None;
+        }
         let member = !p.config.clustered()
             || m.membership_config
                 .membership()
@@ -587,11 +596,15 @@ async fn monitor_serving(p: Arc<Pipeline>) {
             && match m.state {
                 ServerState::Leader => {
                     !p.config.clustered()
-                        || m.millis_since_quorum_ack
-                            .is_some_and(|ms| u128::from(ms) <= bound.as_millis())
+                        || match m.millis_since_quorum_ack {
+                            Some(ms) => u128::from(ms) <= bound.as_millis(),
+                            None => leading_since.is_some_and(|(_, t)| t.elapsed() <= bound),
+                        }
                 }
-                ServerState::Follower | ServerState::Learner => {
-                    m.current_leader.is_some()
+                // A candidate keeps serving reads (writes fail until a leader is
+                // elected) for as long as a follower that lost its leader would.
+                ServerState::Follower | ServerState::Learner | ServerState::Candidate => {
+                    (m.current_leader.is_some() || m.state == ServerState::Candidate)
                         && p.shared
                             .last_leader_contact()
                             .is_some_and(|t| t.elapsed() <= bound)
