@@ -137,10 +137,31 @@ impl TestCluster {
     }
 
     /// Like [`TestCluster::start`], with every node's config adjusted by `f` first.
+    /// Ports are picked free just before the start; if one was taken in between (or no
+    /// leader emerged on a busy machine), the whole ensemble is started again on new
+    /// ports, up to three times.
     pub async fn start_with(
         voters: u64,
         observers: u64,
         f: impl Fn(&mut Config),
+    ) -> Result<TestCluster, ServerError> {
+        let mut last = None;
+        for _ in 0..3 {
+            match TestCluster::try_start(voters, observers, &f).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!("test cluster did not start, retrying on new ports: {e}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ServerError::Raft("test cluster did not start".into())))
+    }
+
+    async fn try_start(
+        voters: u64,
+        observers: u64,
+        f: &impl Fn(&mut Config),
     ) -> Result<TestCluster, ServerError> {
         let dir = tempfile::tempdir().map_err(|e| ServerError::DataDir {
             path: std::env::temp_dir().display().to_string(),
