@@ -33,6 +33,9 @@ pub struct Config {
     pub peer_addr: Option<String>,
     /// Join as an observer (non-voting member that serves reads and sessions).
     pub observer: bool,
+    /// Peer address -> address to dial instead (a NAT mapping; tests put fault-injecting
+    /// proxies here). Empty: dial peers at their own addresses.
+    pub peer_dial: BTreeMap<String, String>,
     /// Where the log and snapshots live.
     pub data_dir: PathBuf,
     /// Client port (native gRPC protocol). Port 0 picks a free port.
@@ -76,6 +79,7 @@ impl Default for Config {
             peers: BTreeMap::new(),
             peer_addr: None,
             observer: false,
+            peer_dial: BTreeMap::new(),
             data_dir: PathBuf::from("./zk-data"),
             client_addr: "127.0.0.1:2181".into(),
             admin_addr: "127.0.0.1:8080".into(),

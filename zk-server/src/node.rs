@@ -125,7 +125,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .map_err(|e| ServerError::Config {
         message: format!("raft: {e}"),
     })?;
-    let peers = Peers::new();
+    let peers = Peers::with_dial(config.peer_dial.clone().into_iter().collect());
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),

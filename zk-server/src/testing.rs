@@ -120,6 +120,46 @@ pub fn free_port() -> Result<u16, ServerError> {
         })
 }
 
+/// An ensemble chosen but not started (see [`TestCluster::plan`]).
+pub struct ClusterPlan {
+    /// One config per node (index i = node id i + 1); adjust before starting.
+    pub configs: Vec<Config>,
+    dir: tempfile::TempDir,
+    template: Config,
+    voters: u64,
+}
+
+impl ClusterPlan {
+    /// Starts every node and waits for a leader.
+    pub async fn start(self) -> Result<TestCluster, ServerError> {
+        let mut cluster = TestCluster {
+            nodes: self.configs.into_iter().map(|c| (c, None)).collect(),
+            dir: self.dir,
+            template: self.template,
+            voters: self.voters,
+        };
+        let mut started = Ok(());
+        for i in 0..cluster.nodes.len() {
+            if let Err(e) = cluster.start_node(i).await {
+                started = Err(e);
+                break;
+            }
+        }
+        if let Err(e) = started {
+            cluster.shutdown().await;
+            return Err(e);
+        }
+        if let Err(e) = cluster
+            .wait_for_leader(std::time::Duration::from_secs(20))
+            .await
+        {
+            cluster.shutdown().await;
+            return Err(e);
+        }
+        Ok(cluster)
+    }
+}
+
 /// A real ensemble in this process (like Curator's `TestingCluster`): voters and
 /// observers on loopback with their own ports and data directories, fsync off (UNSAFE,
 /// tests only), short ticks and election timeouts.
@@ -163,6 +203,17 @@ impl TestCluster {
         observers: u64,
         f: &impl Fn(&mut Config),
     ) -> Result<TestCluster, ServerError> {
+        TestCluster::plan(voters, observers, f)?.start().await
+    }
+
+    /// Chooses ports, directories and configs for an ensemble without starting it, so
+    /// a test can adjust each node's config first (e.g. put proxies between peers with
+    /// [`Config::peer_dial`]); then [`ClusterPlan::start`].
+    pub fn plan(
+        voters: u64,
+        observers: u64,
+        f: &impl Fn(&mut Config),
+    ) -> Result<ClusterPlan, ServerError> {
         let dir = tempfile::tempdir().map_err(|e| ServerError::DataDir {
             path: std::env::temp_dir().display().to_string(),
             message: e.to_string(),
@@ -187,19 +238,12 @@ impl TestCluster {
                     admin: format!("127.0.0.1:{a}"),
                 }
             });
-        let mut cluster = TestCluster {
-            nodes: configs.into_iter().map(|c| (c, None)).collect(),
+        Ok(ClusterPlan {
+            configs,
             dir,
             template,
             voters,
-        };
-        for i in 0..cluster.nodes.len() {
-            cluster.start_node(i).await?;
-        }
-        cluster
-            .wait_for_leader(std::time::Duration::from_secs(20))
-            .await?;
-        Ok(cluster)
+        })
     }
 
     async fn start_node(&mut self, i: usize) -> Result<(), ServerError> {

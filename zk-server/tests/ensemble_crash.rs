@@ -38,7 +38,16 @@ fn spawn(dir: &Path, id: usize, peers: &str, client: &str) -> Child {
         .args(["--id", &id.to_string(), "--peers", peers])
         .arg("--data-dir")
         .arg(dir.join(format!("node-{id}")))
-        .args(["--client-addr", client, "--admin-addr", "127.0.0.1:0", "--sync", "always", "--tick-ms", "500"])
+        .args([
+            "--client-addr",
+            client,
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--sync",
+            "always",
+            "--tick-ms",
+            "500",
+        ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -50,8 +59,12 @@ async fn wait_leader(nodes: &[Node]) -> usize {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         for n in nodes.iter().filter(|n| n.child.is_some()) {
-            if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(2), Client::connect(&n.client)).await {
-                if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), c.cluster_status()).await {
+            if let Ok(Ok(c)) =
+                tokio::time::timeout(Duration::from_secs(2), Client::connect(&n.client)).await
+            {
+                if let Ok(Ok(s)) =
+                    tokio::time::timeout(Duration::from_secs(2), c.cluster_status()).await
+                {
                     if s.leader > 0 {
                         return (s.leader - 1) as usize;
                     }
@@ -98,7 +111,9 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_write() {
                 .connect()
                 .await
                 .expect("connect");
-            c.create(&format!("/eph-{w}"), "", &CreateOptions::ephemeral()).await.expect("ephemeral");
+            c.create(&format!("/eph-{w}"), "", &CreateOptions::ephemeral())
+                .await
+                .expect("ephemeral");
             clients.push(c.clone());
             let (acked, stop) = (acked.clone(), stop.clone());
             writers.push(tokio::spawn(async move {
@@ -131,18 +146,29 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_write() {
             w.await.expect("writer");
         }
         let acked = acked.lock().expect("lock").clone();
-        assert!(acked.len() > before + 5, "writes resumed after the kill ({before} -> {})", acked.len());
+        assert!(
+            acked.len() > before + 5,
+            "writes resumed after the kill ({before} -> {})",
+            acked.len()
+        );
 
         // Every acknowledged write is on a survivor; every session survived.
         let survivor = &nodes[(leader + 1) % 3].client;
         let check = Client::connect(survivor).await.expect("connect survivor");
         check.sync("/").await.expect("sync");
         for path in &acked {
-            assert!(check.exists(path).await.expect("exists").is_some(), "acknowledged {path} lost");
+            assert!(
+                check.exists(path).await.expect("exists").is_some(),
+                "acknowledged {path} lost"
+            );
         }
         for (w, c) in clients.iter().enumerate() {
             let st = check.exists(&format!("/eph-{w}")).await.expect("exists");
-            assert_eq!(st.map(|s| s.ephemeral_owner), Some(c.session_id()), "session {w} survived");
+            assert_eq!(
+                st.map(|s| s.ephemeral_owner),
+                Some(c.session_id()),
+                "session {w} survived"
+            );
         }
 
         // The killed server restarts, rejoins and catches up.
@@ -155,7 +181,10 @@ async fn kill_9_of_the_leader_under_load_loses_no_acknowledged_write() {
         };
         back.sync("/").await.expect("sync");
         for path in acked.iter().rev().take(50) {
-            assert!(back.exists(path).await.expect("exists").is_some(), "{path} on the restarted server");
+            assert!(
+                back.exists(path).await.expect("exists").is_some(),
+                "{path} on the restarted server"
+            );
         }
     })
     .await

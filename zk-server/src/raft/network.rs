@@ -42,12 +42,22 @@ pub enum PeerError {
 #[derive(Clone, Default)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Peer address -> the address actually dialled (a proxy, a NAT mapping).
+    dial: Arc<HashMap<String, String>>,
 }
 
 impl Peers {
-    /// No channels yet.
+    /// No channels yet; dial peers at their addresses.
     pub fn new() -> Peers {
         Peers::default()
+    }
+
+    /// Like [`Peers::new`], but dial `dial[addr]` instead of `addr` where given.
+    pub fn with_dial(dial: HashMap<String, String>) -> Peers {
+        Peers {
+            channels: Arc::default(),
+            dial: Arc::new(dial),
+        }
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
@@ -55,7 +65,8 @@ impl Peers {
         if let Some(c) = map.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let target = self.dial.get(addr).map(String::as_str).unwrap_or(addr);
+        let endpoint = Endpoint::from_shared(format!("http://{target}"))
             .map_err(|e| PeerError::Protocol {
                 addr: addr.to_string(),
                 message: e.to_string(),
