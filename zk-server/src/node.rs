@@ -543,12 +543,16 @@ async fn watch_leader_process(p: Arc<Pipeline>) {
         };
         if rank == 0 {
             // Keep asking, each time with a higher term, until the others have become
-            // candidates themselves (they detect the death a little later) and grant.
+            // candidates themselves (they detect the death a little later) and grant;
+            // stop as soon as anyone leads (asking again would depose a fresh leader).
             let give_up =
                 tokio::time::Instant::now() + Duration::from_millis(p.config.election_timeout_ms.1);
             while tokio::time::Instant::now() < give_up && !new_leader(&p) {
                 let _ = p.raft.trigger().elect().await;
                 tokio::time::sleep(step).await;
+                if new_leader(&p) || someone_else_leads(&p, &others, leader, heartbeat).await {
+                    break;
+                }
             }
         } else {
             tokio::time::sleep(step).await;
@@ -557,6 +561,26 @@ async fn watch_leader_process(p: Arc<Pipeline>) {
             }
         }
     }
+}
+
+/// Whether one of `others` reports itself leader (other than the dead `old` leader).
+async fn someone_else_leads(
+    p: &Pipeline,
+    others: &[(u64, Member)],
+    old: u64,
+    within: Duration,
+) -> bool {
+    let asks = others.iter().map(|(_, node)| {
+        let peers = p.peers.clone();
+        let addr = node.peer_addr.clone();
+        async move {
+            matches!(
+                peers.call(&addr, &PeerRequest::Status, within).await,
+                Ok(PeerReply::Status(s)) if s.role == "leader" || s.leader.is_some_and(|l| l != old)
+            )
+        }
+    });
+    futures::future::join_all(asks).await.into_iter().any(|b| b)
 }
 
 fn current_leader(p: &Pipeline) -> Option<(u64, Member)> {
