@@ -8,6 +8,22 @@ use crate::config::{Config, SyncPolicy};
 use crate::error::ServerError;
 use crate::node::{start, ServerHandle};
 
+/// A temporary data directory and the test defaults: loopback, ephemeral ports, fsync
+/// off (UNSAFE, tests only), 100 ms ticks, reaping every 50 ms, short raft timeouts.
+fn test_template() -> Result<(tempfile::TempDir, Config), ServerError> {
+    let dir = tempfile::tempdir().map_err(|e| ServerError::DataDir {
+        path: std::env::temp_dir().display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut config = Config::for_test(dir.path());
+    config.tick_ms = 100;
+    config.reap_interval_ms = 50;
+    config.heartbeat_ms = 50;
+    config.election_timeout_ms = (150, 300);
+    config.sync = SyncPolicy::Never;
+    Ok((dir, config))
+}
+
 /// A single-node server for tests.
 pub struct TestServer {
     handle: Option<ServerHandle>,
@@ -24,16 +40,7 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with the config adjusted by `f` first.
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> Result<TestServer, ServerError> {
-        let dir = tempfile::tempdir().map_err(|e| ServerError::DataDir {
-            path: std::env::temp_dir().display().to_string(),
-            message: e.to_string(),
-        })?;
-        let mut config = Config::for_test(dir.path());
-        config.tick_ms = 100;
-        config.reap_interval_ms = 50;
-        config.heartbeat_ms = 50;
-        config.election_timeout_ms = (150, 300);
-        config.sync = SyncPolicy::Never;
+        let (dir, mut config) = test_template()?;
         f(&mut config);
         let handle = start(config.clone()).await?;
         Ok(TestServer {
@@ -214,16 +221,9 @@ impl TestCluster {
         observers: u64,
         f: &impl Fn(&mut Config),
     ) -> Result<ClusterPlan, ServerError> {
-        let dir = tempfile::tempdir().map_err(|e| ServerError::DataDir {
-            path: std::env::temp_dir().display().to_string(),
-            message: e.to_string(),
-        })?;
-        let mut template = Config::for_test(dir.path());
-        template.tick_ms = 100;
-        template.reap_interval_ms = 50;
-        template.heartbeat_ms = 50;
+        let (dir, mut template) = test_template()?;
+        // Several nodes share two cores in tests: leave room before calling elections.
         template.election_timeout_ms = (300, 600);
-        template.sync = SyncPolicy::Never;
         f(&mut template);
         let mut ports = Vec::new();
         for _ in 0..(voters + observers) {
