@@ -629,15 +629,7 @@ async fn metrics_and_status_over_http() {
         let c = zk_client(&s).await;
         c.create("/x", b"", &persistent()).await.expect("create");
         c.get_data("/x").await.expect("get");
-        let admin = s.handle().expect("running").admin_addr();
-        let get = |path: &'static str| async move {
-            let mut sock = TcpStream::connect(admin).await.expect("admin");
-            let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
-            sock.write_all(req.as_bytes()).await.expect("write");
-            let mut out = String::new();
-            sock.read_to_string(&mut out).await.expect("read");
-            out
-        };
+        let get = |path: &'static str| admin_get(&s, path);
         let m = get("/metrics").await;
         assert!(m.contains("zk_requests_total{op=\"create2\"} 1"), "{m}");
         assert!(m.contains("zk_requests_total{op=\"getData\"} 1"), "{m}");
@@ -647,8 +639,77 @@ async fn metrics_and_status_over_http() {
         );
         assert!(m.contains("\nzk_znodes "), "{m}");
         assert!(m.contains("\nzk_raft_term "), "{m}");
+        assert!(m.contains("\nzk_fsync_latency_seconds_count "), "{m}");
+        assert!(m.contains("\nzk_log_bytes "), "{m}");
         let st = get("/status").await;
         assert!(st.contains("\"mode\":\"standalone\""), "{st}");
+    })
+    .await;
+}
+
+/// `GET path` on the admin port; the whole response, headers included.
+async fn admin_get(s: &TestServer, path: &str) -> String {
+    let admin = s.handle().expect("running").admin_addr();
+    let mut sock = TcpStream::connect(admin).await.expect("admin");
+    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+    sock.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    sock.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+/// The value of the sample `name` (labels included) in a Prometheus text exposition.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn storage_metrics_with_fsync() {
+    bounded(30, async {
+        let s = TestServer::start_with(|c| {
+            c.sync = zk_server::config::SyncPolicy::Always;
+            c.snapshot_every = 10;
+        })
+        .await
+        .expect("start");
+        let c = zk_client(&s).await;
+        for i in 0..30 {
+            c.create(&format!("/f{i}"), b"some data", &persistent())
+                .await
+                .expect("create");
+        }
+        let m = admin_get(&s, "/metrics").await;
+        assert!(
+            m.contains("# TYPE zk_fsync_latency_seconds histogram"),
+            "{m}"
+        );
+        let fsyncs = sample(&m, "zk_fsync_latency_seconds_count");
+        assert!(fsyncs > 0.0, "{m}");
+        assert_eq!(
+            sample(&m, "zk_fsync_latency_seconds_bucket{le=\"+Inf\"}"),
+            fsyncs
+        );
+        assert!(sample(&m, "zk_fsync_latency_seconds_sum") > 0.0, "{m}");
+        assert!(sample(&m, "zk_fsync_latency_max_seconds") > 0.0, "{m}");
+        let commits = sample(&m, "zk_group_commits_total");
+        let records = sample(&m, "zk_group_commit_records_total");
+        assert!(
+            commits > 0.0 && records >= 30.0 && records >= commits,
+            "{m}"
+        );
+        assert!(sample(&m, "zk_group_commit_max_records") >= 1.0, "{m}");
+        assert!(sample(&m, "zk_wal_bytes_written_total") > 0.0, "{m}");
+        assert!(sample(&m, "zk_log_bytes") > 0.0, "{m}");
+        // Snapshots are built in the background every 10 entries.
+        eventually(5, "a snapshot on disk", || async {
+            sample(&admin_get(&s, "/metrics").await, "zk_snapshot_bytes") > 0.0
+        })
+        .await;
+        let mntr = four_letter_word(&s, "mntr").await;
+        assert!(mntr.contains("zk_fsync_threshold_exceed_count\t"), "{mntr}");
     })
     .await;
 }

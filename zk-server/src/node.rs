@@ -101,7 +101,6 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         SyncPolicy::Never => SyncMode::Never,
     };
 
-    let shared = Arc::new(Shared::new());
     let wal = WalOptions {
         sync,
         segment_bytes: config.log_segment_bytes,
@@ -109,6 +108,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let log_store = LogStore::open_with(&data_dir.join("log"), wal)
         .await
         .map_err(|e| ServerError::Storage(e.to_string()))?;
+    let shared = Arc::new(Shared::with_storage_stats(log_store.storage_stats()));
     let state_machine = StateMachine::open_with(&data_dir.join("snapshots"), shared.clone(), sync)
         .map_err(|e| ServerError::Storage(e.to_string()))?;
 

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::admin::metrics::Metrics;
 use crate::session::expiry::SessionTracker;
+use crate::storage::StorageStats;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
 
@@ -35,11 +36,19 @@ pub struct Shared {
     leader_contact: Mutex<Option<Instant>>,
     /// Counters for `/metrics`, `/status` and the four-letter words.
     pub metrics: Arc<Metrics>,
+    /// The WAL writer's counters (fsync latency, group commits) for `/metrics`; the
+    /// node's log store's own when built by [`Shared::with_storage_stats`].
+    pub storage: Arc<StorageStats>,
 }
 
 impl Shared {
-    /// Empty state: a fresh tree, no watches, applied zxid 0.
+    /// Empty state: a fresh tree, no watches, applied zxid 0, storage counters of its own.
     pub fn new() -> Shared {
+        Shared::with_storage_stats(Arc::new(StorageStats::new()))
+    }
+
+    /// [`Shared::new`] reporting `storage` (the log store's counters) in `/metrics`.
+    pub fn with_storage_stats(storage: Arc<StorageStats>) -> Shared {
         Shared {
             tree: RwLock::new(DataTree::new()),
             watches: WatchManager::new(),
@@ -48,6 +57,7 @@ impl Shared {
             serving: AtomicBool::new(false),
             leader_contact: Mutex::new(None),
             metrics: Arc::new(Metrics::new()),
+            storage,
         }
     }
 

@@ -178,6 +178,10 @@ fn monitor(p: &Pipeline) -> String {
         ("zk_raft_term", raft.current_term.to_string()),
         ("zk_bytes_received", m.bytes_in.load(Relaxed).to_string()),
         ("zk_bytes_sent", m.bytes_out.load(Relaxed).to_string()),
+        (
+            "zk_fsync_threshold_exceed_count",
+            p.shared.storage.fsync_threshold_exceeded().to_string(),
+        ),
     ];
     let mut s = String::new();
     for (k, v) in rows {

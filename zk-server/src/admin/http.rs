@@ -2,7 +2,8 @@
 //! - `GET /health`: 200 `ok` while this node has a leader and serves, 503 otherwise;
 //! - `GET /metrics`: Prometheus text format (requests and latency histograms per op,
 //!   sessions, znodes, watches, connections, outstanding requests, bytes in/out, raft
-//!   term / commit index / leader, snapshot index);
+//!   term / commit index / leader, snapshot index, WAL fsync latency histogram and group
+//!   commits, log and snapshot bytes on disk);
 //! - `GET /status`: the same state as JSON, for humans and scripts.
 
 use std::fmt::Write as _;
@@ -17,6 +18,7 @@ use axum::{Json, Router};
 
 use crate::admin::fourlw;
 use crate::pipeline::Pipeline;
+use crate::storage::{SnapshotFiles, Wal};
 
 /// The admin router.
 pub fn router(pipeline: Arc<Pipeline>) -> Router {
@@ -86,7 +88,29 @@ fn gauges(p: &Pipeline) -> Gauges {
     }
 }
 
+/// Bytes of the WAL segments and of the snapshot files on disk (summed now, off the
+/// runtime threads); `None` for a size that could not be read.
+async fn disk_sizes(p: &Pipeline) -> (Option<u64>, Option<u64>) {
+    let dir = p.config.data_dir.clone();
+    let sizes = tokio::task::spawn_blocking(move || {
+        let read = |what: &str, r: std::io::Result<u64>| {
+            r.inspect_err(|e| tracing::warn!(error = %e, "cannot size the {what} files"))
+                .ok()
+        };
+        (
+            read("log", Wal::bytes_on_disk(&dir.join("log"))),
+            read(
+                "snapshot",
+                SnapshotFiles::bytes_on_disk(&dir.join("snapshots")),
+            ),
+        )
+    })
+    .await;
+    sizes.unwrap_or((None, None))
+}
+
 async fn metrics(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
+    let (log_bytes, snapshot_bytes) = disk_sizes(&p).await;
     let g = gauges(&p);
     let m = &p.shared.metrics;
     let mut s = String::new();
@@ -145,6 +169,20 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
         "Id of the current leader (0: none).",
         g.leader.unwrap_or(0).to_string(),
     );
+    if let Some(b) = log_bytes {
+        gauge(
+            "zk_log_bytes",
+            "Bytes of write-ahead log segment files on disk.",
+            b.to_string(),
+        );
+    }
+    if let Some(b) = snapshot_bytes {
+        gauge(
+            "zk_snapshot_bytes",
+            "Bytes of snapshot files on disk.",
+            b.to_string(),
+        );
+    }
     gauge(
         "zk_uptime_seconds",
         "Seconds since start.",
@@ -184,6 +222,7 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
         m.four_letter_words.load(Relaxed),
     );
     m.write_ops(&mut s);
+    p.shared.storage.write_prometheus(&mut s);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s)
 }
 

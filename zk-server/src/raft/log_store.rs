@@ -32,7 +32,9 @@ use openraft::{
 use parking_lot::{Mutex, RwLock};
 
 use super::{NodeId, TypeConfig};
-use crate::storage::{Completion, MetaFile, StorageError, SyncMode, Wal, WalOptions, WalRecord};
+use crate::storage::{
+    Completion, MetaFile, StorageError, StorageStats, SyncMode, Wal, WalOptions, WalRecord,
+};
 
 type RaftStorageError = openraft::StorageError<NodeId>;
 
@@ -133,6 +135,11 @@ impl LogStore {
     /// The directory of this log.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The WAL writer's counters (fsync latency, group commits), for `/metrics`.
+    pub fn storage_stats(&self) -> Arc<StorageStats> {
+        self.inner.wal.stats().clone()
     }
 
     /// Makes `entries` readable at once and queues them on the WAL; `done` runs on the

@@ -4,9 +4,11 @@
 //! - [`wal`]: the segmented, checksummed write-ahead log with one group-commit writer.
 //! - [`meta`]: small values replaced atomically (tmp + fsync + rename + fsync dir).
 //! - [`snapshot_files`]: checksummed snapshot files, newest two kept.
+//! - [`stats`]: fsync latency and group-commit counters for `/metrics`.
 
 pub mod meta;
 pub mod snapshot_files;
+pub mod stats;
 pub mod wal;
 
 use std::fs::File;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 pub use meta::MetaFile;
 pub use snapshot_files::{SnapshotFiles, StoredSnapshot};
+pub use stats::StorageStats;
 pub use wal::{Completion, Wal, WalOptions, WalRecord};
 
 /// Whether writes are made durable with `fsync`/`fdatasync`.

@@ -64,6 +64,11 @@ impl SnapshotFiles {
         &self.dir
     }
 
+    /// Total size in bytes of the snapshot files in `dir` (a snapshot directory).
+    pub fn bytes_on_disk(dir: &Path) -> io::Result<u64> {
+        super::stats::dir_bytes(dir, PREFIX, SUFFIX)
+    }
+
     /// The path of the snapshot for `index`.
     pub fn path_for(&self, index: u64) -> PathBuf {
         self.dir.join(format!("{PREFIX}{index:020}{SUFFIX}"))

@@ -29,11 +29,10 @@
 //! error (retrying an fsync is not safe).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use super::{ensure_dir, StorageError, SyncMode};
+use super::{ensure_dir, StorageError, StorageStats, SyncMode};
 use recovery::recover;
 use segment::open_for_append;
 use writer::Writer;
@@ -113,7 +112,7 @@ pub struct Wal {
     dir: PathBuf,
     tx: Option<mpsc::Sender<Op>>,
     thread: Option<JoinHandle<()>>,
-    group_commits: Arc<AtomicU64>,
+    stats: Arc<StorageStats>,
 }
 
 impl std::fmt::Debug for Wal {
@@ -132,7 +131,7 @@ impl Wal {
             Some(seg) => Some(open_for_append(&seg.path)?),
             None => None,
         };
-        let group_commits = Arc::new(AtomicU64::new(0));
+        let stats = Arc::new(StorageStats::new());
         let writer = Writer {
             dir: dir.to_path_buf(),
             opts,
@@ -142,7 +141,8 @@ impl Wal {
             dirty: false,
             pending: Vec::new(),
             failed: None,
-            group_commits: group_commits.clone(),
+            batch_records: 0,
+            stats: stats.clone(),
         };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -154,7 +154,7 @@ impl Wal {
                 dir: dir.to_path_buf(),
                 tx: Some(tx),
                 thread: Some(thread),
-                group_commits,
+                stats,
             },
             records,
         ))
@@ -167,7 +167,17 @@ impl Wal {
 
     /// How many group commits (one write + at most one fsync, then completions) happened.
     pub fn group_commits(&self) -> u64 {
-        self.group_commits.load(Ordering::Relaxed)
+        self.stats.group_commits()
+    }
+
+    /// The writer's counters (fsync latency, group commits, records and bytes written).
+    pub fn stats(&self) -> &Arc<StorageStats> {
+        &self.stats
+    }
+
+    /// Total size in bytes of the segment files in `dir` (a WAL directory).
+    pub fn bytes_on_disk(dir: &Path) -> std::io::Result<u64> {
+        super::stats::dir_bytes(dir, SEG_PREFIX, SEG_SUFFIX)
     }
 
     fn submit(&self, op: Op) {

@@ -3,12 +3,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 use super::segment::{encode_into, open_for_append, segment_path, Segment};
 use super::{Completion, Op, WalOptions, WalRecord, MAX_BATCH_OPS};
-use crate::storage::{sync_dir, StorageError};
+use crate::storage::stats::FSYNC_WARN_THRESHOLD;
+use crate::storage::{sync_dir, StorageError, StorageStats};
 
 /// The writer thread's state.
 pub(super) struct Writer {
@@ -24,7 +25,10 @@ pub(super) struct Writer {
     /// Completions waiting for the next fsync, in queue order.
     pub(super) pending: Vec<Completion>,
     pub(super) failed: Option<StorageError>,
-    pub(super) group_commits: Arc<AtomicU64>,
+    /// Records written since the last group commit.
+    pub(super) batch_records: u64,
+    /// Counters for `/metrics` (relaxed atomics).
+    pub(super) stats: Arc<StorageStats>,
 }
 
 impl Writer {
@@ -97,11 +101,12 @@ impl Writer {
                 self.poison(e);
             }
         }
+        let records = std::mem::take(&mut self.batch_records);
         if self.pending.is_empty() {
             return;
         }
-        self.group_commits.fetch_add(1, Ordering::Relaxed);
-        tracing::trace!(batch = self.pending.len(), "wal group commit");
+        self.stats.record_group_commit(records);
+        tracing::trace!(batch = self.pending.len(), records, "wal group commit");
         for c in self.pending.drain(..) {
             c(Ok(()));
         }
@@ -118,6 +123,7 @@ impl Writer {
         };
         f.write_all(&self.buf)
             .map_err(|e| StorageError::io("write", &seg.path, e))?;
+        self.stats.record_bytes_written(self.buf.len() as u64);
         self.buf.clear();
         self.dirty = true;
         Ok(())
@@ -126,8 +132,18 @@ impl Writer {
     fn sync_file(&mut self) -> Result<(), StorageError> {
         if self.dirty && self.opts.sync.is_always() {
             if let (Some(f), Some(seg)) = (self.file.as_ref(), self.segments.last()) {
+                let start = Instant::now();
                 f.sync_data()
                     .map_err(|e| StorageError::io("fdatasync", &seg.path, e))?;
+                let took = start.elapsed();
+                self.stats.record_fsync(took);
+                if took > FSYNC_WARN_THRESHOLD {
+                    tracing::warn!(
+                        path = %seg.path.display(),
+                        ms = took.as_millis() as u64,
+                        "fsync of the write-ahead log is slow; expect high write latency"
+                    );
+                }
             }
         }
         self.dirty = false;
@@ -159,6 +175,7 @@ impl Writer {
             let n = encode_into(&mut self.buf, r)?;
             seg.offsets.push(seg.len);
             seg.len += n;
+            self.batch_records += 1;
         }
         self.write_buf()
     }
