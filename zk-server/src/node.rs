@@ -628,10 +628,11 @@ async fn monitor_serving(p: Arc<Pipeline>) {
                 // A candidate keeps serving reads (writes fail until a leader is
                 // elected) for as long as a follower that lost its leader would.
                 ServerState::Follower | ServerState::Learner | ServerState::Candidate => {
-                    (m.current_leader.is_some() || m.state == ServerState::Candidate)
-                        && p.shared
-                            .last_leader_contact()
-                            .is_some_and(|t| t.elapsed() <= bound)
+                    // Between a step-down and the next leader's first heartbeat the
+                    // leader is briefly unknown: the contact bound covers that too.
+                    p.shared
+                        .last_leader_contact()
+                        .is_some_and(|t| t.elapsed() <= bound)
                 }
                 _ => false,
             };

@@ -19,7 +19,6 @@ use tonic::Status;
 use zk_proto::pb::{
     self, client_message::Kind as In, server_message::Kind as OutKind, ServerMessage,
 };
-use zk_proto::Code;
 
 use super::expiry::Liveness;
 use super::outbound::Outbound;
@@ -334,14 +333,4 @@ impl Conn {
         }
         true
     }
-}
-
-/// The error reply for a request that cannot be served because the session is gone.
-pub fn session_expired(xid: i64, zxid: i64) -> ServerMessage {
-    reply::message(reply::error(
-        xid,
-        zxid,
-        Code::SessionExpired,
-        "session expired",
-    ))
 }
