@@ -11,6 +11,7 @@ use zk_proto::{path, Code};
 
 use super::reply;
 use super::Prepared;
+use crate::tree::acl::{self, Acl};
 use crate::tree::{Command, CreateMode, TxnOp};
 
 /// Wall-clock ms since the Unix epoch (ctime/mtime stamps).
@@ -39,6 +40,13 @@ fn check_data(op: &str, p: &str, data: &Bytes, max: usize) -> Result<(), Refusal
         ));
     }
     Ok(())
+}
+
+/// A protocol ACL as the tree's.
+pub fn acl_from_pb(acl: &[pb::Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| Acl::new(a.perms, a.scheme.clone(), a.id.clone()))
+        .collect()
 }
 
 fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
@@ -73,6 +81,11 @@ fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
         data: c.data.clone(),
         mode,
         ttl_ms: c.ttl_ms,
+        acl: if c.acl.is_empty() {
+            acl::open()
+        } else {
+            acl_from_pb(&c.acl)
+        },
     })
 }
 
@@ -111,6 +124,7 @@ fn txn(session: i64, ops: Vec<TxnOp>, multi: bool) -> Prepared {
         time_ms: now_ms(),
         ops,
         multi,
+        auth: vec![],
     })
 }
 
@@ -128,6 +142,21 @@ pub fn prepare(session: i64, req: &pb::Request, max_data_bytes: usize) -> Prepar
         ReqOp::Create(c) => single(create_op(c, max_data_bytes)),
         ReqOp::Delete(d) => single(write_op(&pb::op::Op::Delete(d.clone()), max_data_bytes)),
         ReqOp::SetData(s) => single(write_op(&pb::op::Op::SetData(s.clone()), max_data_bytes)),
+        ReqOp::SetAcl(r) => match check_path("set_acl", &r.path, false) {
+            Ok(()) => txn(
+                session,
+                vec![TxnOp::SetAcl {
+                    path: r.path.clone(),
+                    acl: acl_from_pb(&r.acl),
+                    version: r.version,
+                }],
+                false,
+            ),
+            Err(e) => reject(e),
+        },
+        ReqOp::GetAcl(r) => read_path("get_acl", &r.path).map_or_else(reject, |_| Prepared::Read),
+        // The connection handles addauth itself, before prep.
+        ReqOp::AddAuth(_) => reject((Code::BadArguments, "addauth out of place".into())),
         ReqOp::Multi(m) => {
             let mut ops = Vec::with_capacity(m.ops.len());
             let mut total = 0usize;
@@ -217,6 +246,7 @@ mod tests {
                 data: Bytes::copy_from_slice(data),
                 mode,
                 ttl_ms: ttl,
+                acl: vec![],
             })),
         }
     }

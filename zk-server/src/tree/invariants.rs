@@ -111,6 +111,7 @@ fn random_op(r: &mut Rng) -> TxnOp {
                 data: Bytes::from(vec![7u8; r.below(4)]),
                 mode,
                 ttl_ms,
+                acl: crate::tree::acl::open(),
             }
         }
         2 => TxnOp::Delete { path, version },
@@ -144,6 +145,7 @@ fn random_command(r: &mut Rng, sessions: &[i64], time_ms: i64) -> Command {
             time_ms,
             ops: vec![random_op(r)],
             multi: false,
+            auth: vec![],
         },
         _ => {
             let ops = (0..r.below(4)).map(|_| random_op(r)).collect();
@@ -152,6 +154,7 @@ fn random_command(r: &mut Rng, sessions: &[i64], time_ms: i64) -> Command {
                 time_ms,
                 ops,
                 multi: true,
+                auth: vec![],
             }
         }
     }
