@@ -49,6 +49,19 @@ pub fn acl_from_pb(acl: &[pb::Acl]) -> Vec<Acl> {
         .collect()
 }
 
+/// An ACL list is stored with its node: bound it like a value (`--max-data-bytes`), so
+/// ACLs cannot be used to store more than a value could.
+fn check_acl_size(op: &str, p: &str, acl: &[pb::Acl], max: usize) -> Result<(), Refusal> {
+    let bytes: usize = acl.iter().map(|a| 4 + a.scheme.len() + a.id.len()).sum();
+    if bytes > max {
+        return Err((
+            Code::BadArguments,
+            format!("{op} {p}: an ACL of {bytes} bytes exceeds the limit of {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
     let mode = CreateMode::from_i32(c.mode).ok_or_else(|| {
         (
@@ -58,6 +71,7 @@ fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
     })?;
     check_path("create", &c.path, mode.is_sequential())?;
     check_data("create", &c.path, &c.data, max)?;
+    check_acl_size("create", &c.path, &c.acl, max)?;
     if mode.is_ttl() && (c.ttl_ms <= 0 || c.ttl_ms > 0xFF_FFFF_FFFF) {
         return Err((
             Code::BadArguments,
@@ -142,7 +156,9 @@ pub fn prepare(session: i64, req: &pb::Request, max_data_bytes: usize) -> Prepar
         ReqOp::Create(c) => single(create_op(c, max_data_bytes)),
         ReqOp::Delete(d) => single(write_op(&pb::op::Op::Delete(d.clone()), max_data_bytes)),
         ReqOp::SetData(s) => single(write_op(&pb::op::Op::SetData(s.clone()), max_data_bytes)),
-        ReqOp::SetAcl(r) => match check_path("set_acl", &r.path, false) {
+        ReqOp::SetAcl(r) => match check_path("set_acl", &r.path, false)
+            .and_then(|()| check_acl_size("set_acl", &r.path, &r.acl, max_data_bytes))
+        {
             Ok(()) => txn(
                 session,
                 vec![TxnOp::SetAcl {
@@ -271,6 +287,30 @@ mod tests {
         assert!(r.message.contains("TTL"), "{}", r.message);
         let r = rejected(prepare(1, &create("/t", b"", 42, 0), 10));
         assert!(r.message.contains("mode"), "{}", r.message);
+    }
+
+    #[test]
+    fn oversized_acls_are_refused() {
+        let big = pb::Acl {
+            perms: 31,
+            scheme: "digest".into(),
+            id: "x".repeat(100),
+        };
+        let mut req = create("/a", b"", 0, 0);
+        if let Some(ReqOp::Create(c)) = &mut req.op {
+            c.acl = vec![big.clone(); 2];
+        }
+        let r = rejected(prepare(1, &req, 100));
+        assert!(r.message.contains("ACL"), "{}", r.message);
+        let set = pb::Request {
+            xid: 2,
+            op: Some(ReqOp::SetAcl(pb::SetAclRequest {
+                path: "/a".into(),
+                acl: vec![big; 2],
+                version: -1,
+            })),
+        };
+        assert!(rejected(prepare(1, &set, 100)).message.contains("ACL"));
     }
 
     #[test]
