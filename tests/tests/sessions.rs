@@ -30,6 +30,7 @@ fn create_ephemeral(path: &str) -> pb::request::Op {
         data: Default::default(),
         mode: pb::CreateMode::Ephemeral as i32,
         ttl_ms: 0,
+        acl: vec![],
     })
 }
 

@@ -32,6 +32,10 @@ struct Cli {
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
 
+    /// Authenticate first (ZooKeeper's addauth), e.g. `digest:user:password`; repeatable.
+    #[arg(long, value_name = "SCHEME:AUTH")]
+    auth: Vec<String>,
+
     /// Print results as JSON (one document per result, one per line).
     #[arg(long, global = true)]
     json: bool,
@@ -57,10 +61,24 @@ enum Command {
         /// unmodified for that long).
         #[arg(short = 't', long, value_name = "TTL_MS", value_parser = clap::value_parser!(u64).range(1..))]
         ttl: Option<u64>,
+        /// The node's ACL in zkCli's syntax, `scheme:id:perms[,...]` (perms from
+        /// cdrwa), e.g. `digest:bob:HASH=:cdrwa,world:anyone:r` [default: world:anyone:cdrwa]
+        #[arg(long, value_name = "ACL")]
+        acl: Option<String>,
         /// The path of the node.
         path: String,
         /// The data (UTF-8 text); empty if omitted.
         data: Option<String>,
+    },
+    /// Print a node's ACL (zkCli's layout); digests are redacted without ADMIN.
+    Getacl { path: String },
+    /// Replace a node's ACL (zkCli's syntax `scheme:id:perms[,...]`).
+    Setacl {
+        /// Only if the node's ACL version (aversion) is this (-1: any version).
+        #[arg(short = 'v', long, allow_negative_numbers = true)]
+        version: Option<i32>,
+        path: String,
+        acl: String,
     },
     /// Print a node's data (text, or escaped bytes if it is binary).
     Get { path: String },
@@ -164,7 +182,21 @@ async fn run(cli: Cli) -> CmdResult {
     let timeout = Duration::try_from_secs_f64(cli.connect_timeout)
         .map_err(|_| CliError(format!("bad --connect-timeout {}", cli.connect_timeout)))?;
     let client = commands::connect(&cli.server, timeout).await?;
-    let result = dispatch(&client, cli.command, &out).await;
+    let result = async {
+        for a in &cli.auth {
+            let (scheme, auth) = a.split_once(':').ok_or_else(|| {
+                CliError(format!(
+                    "bad --auth {a:?}: expected SCHEME:AUTH (digest:user:password)"
+                ))
+            })?;
+            client
+                .add_auth(scheme, auth.as_bytes().to_vec())
+                .await
+                .map_err(|e| CliError(format!("--auth {scheme}: {e}")))?;
+        }
+        dispatch(&client, cli.command, &out).await
+    }
+    .await;
     // Closing ends the session now, so ephemeral nodes go away as zkcli exits. It
     // cannot fail in a way worth reporting after the command's own result.
     let _ = client.close().await;
@@ -179,6 +211,7 @@ async fn dispatch(client: &zk_client::Client, command: Command, out: &Output) ->
             sequential,
             container,
             ttl,
+            acl,
             path,
             data,
         } => {
@@ -188,8 +221,11 @@ async fn dispatch(client: &zk_client::Client, command: Command, out: &Output) ->
                 container,
                 ttl_ms: ttl,
             };
-            create::run(client, out, &path, data.unwrap_or_default(), flags).await
+            let data = data.unwrap_or_default();
+            create::run(client, out, &path, data, flags, acl.as_deref()).await
         }
+        Command::Getacl { path } => acl::get(client, out, &path).await,
+        Command::Setacl { version, path, acl } => acl::set(client, out, &path, &acl, version).await,
         Command::Get { path } => read::get(client, out, &path).await,
         Command::Set {
             version,

@@ -416,3 +416,67 @@ async fn watch_prints_events_and_stops_after_count() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn acls_and_auth() {
+    bounded(async {
+        let (_s, addr) = server().await;
+        let hash = zk_client::digest_id("bob", "pw");
+        let acl = format!("digest:{hash}:cdrwa,world:anyone:r");
+        zkcli(
+            &addr,
+            &[
+                "--auth",
+                "digest:bob:pw",
+                "create",
+                "--acl",
+                &acl,
+                "/p",
+                "v",
+            ],
+        )
+        .await
+        .ok();
+        // Readable by anyone, writable only with bob's credentials.
+        let r = zkcli(&addr, &["set", "/p", "x"]).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stderr.contains("not authorized"), "{}", r.stderr);
+        zkcli(&addr, &["--auth", "digest:bob:pw", "set", "/p", "x"])
+            .await
+            .ok();
+        // Without ADMIN the digest is redacted; with it, shown.
+        let r = zkcli(&addr, &["getacl", "/p"]).await.ok();
+        assert_eq!(
+            r.stdout.trim(),
+            "'digest,'bob:x\n: cdrwa\n'world,'anyone\n: r"
+        );
+        let r = zkcli(
+            &addr,
+            &["--auth", "digest:bob:pw", "--json", "getacl", "/p"],
+        )
+        .await
+        .ok();
+        assert_eq!(r.json()["acl"][0]["id"], hash.as_str());
+        zkcli(
+            &addr,
+            &[
+                "--auth",
+                "digest:bob:pw",
+                "setacl",
+                "-v",
+                "0",
+                "/p",
+                "world:anyone:cdrwa",
+            ],
+        )
+        .await
+        .ok();
+        let r = zkcli(&addr, &["--json", "getacl", "/p"]).await.ok();
+        assert_eq!(r.json()["stat"]["aversion"], 1);
+        let r = zkcli(&addr, &["setacl", "/p", "world:anyone:q"]).await;
+        assert_ne!(r.code, 0);
+        let r = zkcli(&addr, &["--auth", "nocolon", "get", "/p"]).await;
+        assert_ne!(r.code, 0);
+    })
+    .await;
+}

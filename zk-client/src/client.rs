@@ -16,7 +16,7 @@ use crate::convert;
 use crate::error::{Error, Result};
 use crate::multi::{self, Op, OpResult, ReadOp, ReadResult};
 use crate::session::{Command, Failure, Shared};
-use crate::types::{CreateOptions, SessionState, Stat, WatcherType};
+use crate::types::{Acl, CreateOptions, SessionState, Stat, WatcherType};
 use crate::watch::registry::WatchRegistration;
 use crate::watch::{OneshotWatcher, PersistentWatcher, StateStream};
 
@@ -375,6 +375,66 @@ impl Client {
             R::Stat(s) => Some(convert::stat(s.stat)),
             _ => None,
         })
+    }
+
+    /// Replaces the node's ACL if its ACL version (`aversion`) matches (`None`: any);
+    /// returns the new stat. Needs ADMIN on the node.
+    ///
+    /// Errors: `NoNode`; `BadVersion`; `NoAuth`; `InvalidACL` (empty, unknown scheme,
+    /// malformed id, or `auth` without an authenticated identity).
+    pub fn set_acl(
+        &self,
+        path: &str,
+        acl: &[Acl],
+        version: Option<i32>,
+    ) -> impl Future<Output = Result<Stat>> + Send + 'static {
+        let acl = convert::acl_to_pb(acl);
+        let call = self.request("set_acl", path, |p| {
+            let req = pb::SetAclRequest {
+                path: p,
+                acl,
+                version: convert::version(version),
+            };
+            (Req::SetAcl(req), None)
+        });
+        call.map(|r| match r {
+            R::Stat(s) => Some(convert::stat(s.stat)),
+            _ => None,
+        })
+    }
+
+    /// The node's ACL and stat. Needs READ or ADMIN; without ADMIN, `digest` ids come
+    /// back as `user:x` (the hashes are not revealed).
+    ///
+    /// Errors: `NoNode`; `NoAuth`.
+    pub fn get_acl(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Vec<Acl>, Stat)>> + Send + 'static {
+        let call = self.request("get_acl", path, |p| {
+            (Req::GetAcl(pb::GetAclRequest { path: p }), None)
+        });
+        call.map(|r| match r {
+            R::GetAcl(g) => Some((convert::acl_from_pb(g.acl), convert::stat(g.stat))),
+            _ => None,
+        })
+    }
+
+    /// Adds an identity to this session's connection (ZooKeeper's `addauth`): scheme
+    /// `digest` with `user:password`. The client sends it again after every reconnect.
+    ///
+    /// Errors: `AuthFailed` (unsupported scheme or malformed credentials).
+    pub fn add_auth(
+        &self,
+        scheme: &str,
+        auth: impl Into<Bytes>,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let req = pb::AddAuthRequest {
+            scheme: scheme.to_string(),
+            auth: auth.into(),
+        };
+        let call = self.send("add_auth", "/", Req::AddAuth(req), None);
+        async move { call.ok().await.map(drop) }
     }
 
     /// The node's children (names, unordered) and its stat.

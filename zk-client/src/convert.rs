@@ -8,7 +8,7 @@ use zk_proto::Code;
 use crate::chroot::Chroot;
 use crate::multi::{Op, OpResult, ReadOp, ReadResult};
 use crate::types::{
-    CreateMode, CreateOptions, EventType, SessionState, Stat, WatchedEvent, WatcherType,
+    Acl, CreateMode, CreateOptions, EventType, Perms, SessionState, Stat, WatchedEvent, WatcherType,
 };
 
 impl From<pb::Stat> for Stat {
@@ -65,7 +65,24 @@ pub(crate) fn create_request(
         data,
         mode: create_mode(options.mode) as i32,
         ttl_ms,
+        acl: acl_to_pb(&options.acl),
     }
+}
+
+pub(crate) fn acl_to_pb(acl: &[Acl]) -> Vec<pb::Acl> {
+    acl.iter()
+        .map(|a| pb::Acl {
+            perms: a.perms.0,
+            scheme: a.scheme.clone(),
+            id: a.id.clone(),
+        })
+        .collect()
+}
+
+pub(crate) fn acl_from_pb(acl: Vec<pb::Acl>) -> Vec<Acl> {
+    acl.into_iter()
+        .map(|a| Acl::new(Perms(a.perms), a.scheme, a.id))
+        .collect()
 }
 
 pub(crate) fn watcher_type(kind: WatcherType) -> pb::WatcherType {

@@ -47,7 +47,8 @@ pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, Result};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
 pub use types::{
-    CreateMode, CreateOptions, EventType, SessionState, Stat, WatchedEvent, WatcherType,
+    digest_id, Acl, CreateMode, CreateOptions, EventType, Perms, SessionState, Stat, WatchedEvent,
+    WatcherType,
 };
 pub use watch::{OneshotWatcher, PersistentWatcher, StateStream};
 pub use zk_proto::path::InvalidPath;

@@ -101,18 +101,25 @@ impl CreateMode {
 /// let o = CreateOptions::persistent().sequential(true).with_ttl(Duration::from_secs(30));
 /// assert_eq!(o.mode, CreateMode::PersistentSequentialWithTtl);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct CreateOptions {
     /// The create mode.
     pub mode: CreateMode,
     /// The TTL; required by (and only allowed with) the `*WithTtl` modes.
     pub ttl: Option<Duration>,
+    /// The new node's ACL; empty (the default) means [`Acl::open_unsafe`]
+    /// (`world:anyone`, every permission).
+    pub acl: Vec<Acl>,
 }
 
 impl CreateOptions {
     /// Options with the given mode and no TTL.
     pub fn new(mode: CreateMode) -> Self {
-        CreateOptions { mode, ttl: None }
+        CreateOptions {
+            mode,
+            ttl: None,
+            acl: Vec::new(),
+        }
     }
 
     /// [`CreateMode::Persistent`].
@@ -144,6 +151,12 @@ impl CreateOptions {
             CreateMode::PersistentSequential => CreateMode::PersistentSequentialWithTtl,
             other => other,
         };
+        self
+    }
+
+    /// Sets the new node's ACL.
+    pub fn with_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.acl = acl;
         self
     }
 
@@ -253,7 +266,7 @@ mod tests {
         let ttl = CreateOptions::persistent().with_ttl(Duration::from_secs(1));
         assert_eq!(ttl.mode, CreateMode::PersistentWithTtl);
         assert_eq!(
-            ttl.sequential(true).mode,
+            ttl.clone().sequential(true).mode,
             CreateMode::PersistentSequentialWithTtl
         );
         assert!(ttl.check().is_ok());
@@ -271,4 +284,122 @@ mod tests {
         assert!(CreateMode::EphemeralSequential.is_ephemeral());
         assert!(CreateMode::EphemeralSequential.is_sequential());
     }
+}
+
+/// ZooKeeper's permission bits (`ZooDefs.Perms`); combine with `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Perms(pub i32);
+
+impl Perms {
+    pub const READ: Perms = Perms(1);
+    pub const WRITE: Perms = Perms(1 << 1);
+    pub const CREATE: Perms = Perms(1 << 2);
+    pub const DELETE: Perms = Perms(1 << 3);
+    pub const ADMIN: Perms = Perms(1 << 4);
+    pub const ALL: Perms = Perms(31);
+
+    /// True if every bit of `other` is set.
+    pub fn contains(self, other: Perms) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Perms {
+    type Output = Perms;
+    fn bitor(self, rhs: Perms) -> Perms {
+        Perms(self.0 | rhs.0)
+    }
+}
+
+/// One ACL entry: `perms` for the identities matching `scheme:id`. Schemes: `world`
+/// (`anyone`), `auth` (the creator's authenticated identities, expanded by the server),
+/// `digest` (`user:base64(sha1(user:password))`, see [`Acl::digest`]), `ip` (an address
+/// or CIDR).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Acl {
+    pub perms: Perms,
+    pub scheme: String,
+    pub id: String,
+}
+
+impl Acl {
+    /// An entry.
+    pub fn new(perms: Perms, scheme: impl Into<String>, id: impl Into<String>) -> Acl {
+        Acl {
+            perms,
+            scheme: scheme.into(),
+            id: id.into(),
+        }
+    }
+
+    /// ZooKeeper's `OPEN_ACL_UNSAFE`: `world:anyone` may do everything.
+    pub fn open_unsafe() -> Vec<Acl> {
+        vec![Acl::new(Perms::ALL, "world", "anyone")]
+    }
+
+    /// ZooKeeper's `CREATOR_ALL_ACL`: every permission for the creator's authenticated
+    /// identities (needs an [`crate::Client::add_auth`] first, else `InvalidACL`).
+    pub fn creator_all() -> Vec<Acl> {
+        vec![Acl::new(Perms::ALL, "auth", "")]
+    }
+
+    /// ZooKeeper's `READ_ACL_UNSAFE`: `world:anyone` may read.
+    pub fn read_unsafe() -> Vec<Acl> {
+        vec![Acl::new(Perms::READ, "world", "anyone")]
+    }
+
+    /// A `digest` entry for `user` with `password`, hashed as ZooKeeper does.
+    pub fn digest(perms: Perms, user: &str, password: &str) -> Acl {
+        Acl::new(perms, "digest", digest_id(user, password))
+    }
+
+    /// Parses zkCli's `scheme:id:perms` (perms letters from `rwcda`), e.g.
+    /// `world:anyone:r`, `digest:bob:HASH=:cdrwa`, `ip:10.0.0.0/8:rw`.
+    pub fn parse(s: &str) -> Option<Acl> {
+        let (rest, letters) = s.rsplit_once(':')?;
+        let (scheme, id) = rest.split_once(':')?;
+        let mut perms = Perms(0);
+        for c in letters.chars() {
+            perms = perms
+                | match c {
+                    'r' => Perms::READ,
+                    'w' => Perms::WRITE,
+                    'c' => Perms::CREATE,
+                    'd' => Perms::DELETE,
+                    'a' => Perms::ADMIN,
+                    _ => return None,
+                };
+        }
+        Some(Acl::new(perms, scheme, id))
+    }
+}
+
+impl std::fmt::Display for Acl {
+    /// zkCli's form: `scheme:id:cdrwa`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut letters = String::new();
+        for (p, c) in [
+            (Perms::CREATE, 'c'),
+            (Perms::DELETE, 'd'),
+            (Perms::READ, 'r'),
+            (Perms::WRITE, 'w'),
+            (Perms::ADMIN, 'a'),
+        ] {
+            if self.perms.contains(p) {
+                letters.push(c);
+            }
+        }
+        write!(f, "{}:{}:{}", self.scheme, self.id, letters)
+    }
+}
+
+/// ZooKeeper's digest id: `user:base64(sha1("user:password"))`.
+pub fn digest_id(user: &str, password: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let hash = sha1::Sha1::digest(format!("{user}:{password}").as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }

@@ -65,6 +65,10 @@ pub struct Config {
     /// Four-letter words answered on the client port (ZooKeeper's
     /// `4lw.commands.whitelist`); `*` allows all.
     pub four_letter_words: Vec<String>,
+    /// The super user (ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`):
+    /// `user:base64(sha1(user:password))`; a session that `addauth digest`s as it passes
+    /// every ACL check. Give the same value to every server of an ensemble.
+    pub super_digest: Option<String>,
 }
 
 /// Default allow-list of four-letter words: the read-only health and status words that
@@ -93,6 +97,7 @@ impl Default for Config {
             election_timeout_ms: (150, 300),
             max_frame_bytes: crate::zkwire::DEFAULT_MAX_FRAME_BYTES,
             four_letter_words: split_words(DEFAULT_FOUR_LETTER_WORDS),
+            super_digest: None,
         }
     }
 }
@@ -187,6 +192,9 @@ pub struct Args {
     /// Comma-separated four-letter words to answer, `*` for all [default: ruok,srvr,stat,mntr,conf,isro]
     #[arg(long, value_name = "WORDS")]
     pub four_letter_words: Option<String>,
+    /// Super user digest `user:base64(sha1(user:password))` (bypasses every ACL)
+    #[arg(long, value_name = "USER:HASH")]
+    pub super_digest: Option<String>,
 }
 
 /// Splits a comma-separated word list.
@@ -264,6 +272,7 @@ struct FileConfig {
     election_timeout_max_ms: Option<u64>,
     max_frame_bytes: Option<usize>,
     four_letter_words: Option<String>,
+    super_digest: Option<String>,
 }
 
 impl Args {
@@ -302,6 +311,9 @@ impl Args {
                 &mut c.four_letter_words,
                 f.four_letter_words.as_deref().map(split_words),
             );
+            if f.super_digest.is_some() {
+                c.super_digest = f.super_digest;
+            }
         }
         set(&mut c.node_id, self.id);
         if let Some(p) = &self.peers {
@@ -325,6 +337,9 @@ impl Args {
             &mut c.four_letter_words,
             self.four_letter_words.as_deref().map(split_words),
         );
+        if self.super_digest.is_some() {
+            c.super_digest = self.super_digest;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -349,6 +364,14 @@ impl Config {
         }
         if self.max_data_bytes == 0 {
             return bad("max_data_bytes must be > 0");
+        }
+        if let Some(d) = &self.super_digest {
+            if !d
+                .split_once(':')
+                .is_some_and(|(u, h)| !u.is_empty() && !h.is_empty())
+            {
+                return bad("super_digest must be user:base64(sha1(user:password))");
+            }
         }
         if self.max_frame_bytes < 1024 {
             return bad("max_frame_bytes must be at least 1024");

@@ -10,10 +10,10 @@ use crate::report::Stats;
 
 pub async fn run(plan: &Plan) -> Result<Stats, String> {
     let clients = connect_all(&plan.server, plan.clients).await?;
-    let persistent = CreateOptions::persistent();
+    let persistent = &CreateOptions::persistent();
     for (c, client) in clients.iter().enumerate() {
         client
-            .create(&format!("{}/c{c}", plan.root), Bytes::new(), &persistent)
+            .create(&format!("{}/c{c}", plan.root), Bytes::new(), persistent)
             .await
             .map_err(|e| format!("setup: {e}"))?;
     }
@@ -25,7 +25,7 @@ pub async fn run(plan: &Plan) -> Result<Stats, String> {
         drive(window, plan.inflight, move |i| {
             let path = format!("{dir}/n{i}");
             let value = value.clone();
-            async move { client.create(&path, value, &persistent).await.map(|_| ()) }
+            async move { client.create(&path, value, persistent).await.map(|_| ()) }
         })
     });
     let stats = join_all(runs).await;

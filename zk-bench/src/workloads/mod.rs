@@ -110,7 +110,7 @@ pub async fn create_many(
     data: Bytes,
     window: usize,
 ) -> Result<(), String> {
-    let options = CreateOptions::persistent();
+    let options = &CreateOptions::persistent();
     let mut pending = FuturesUnordered::new();
     for path in paths {
         if pending.len() >= window {
@@ -121,7 +121,7 @@ pub async fn create_many(
         let data = data.clone();
         pending.push(async move {
             client
-                .create(&path, data, &options)
+                .create(&path, data, options)
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("setup: {e}"))

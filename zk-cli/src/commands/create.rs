@@ -47,8 +47,12 @@ pub async fn run(
     path: &str,
     data: String,
     flags: Flags,
+    acl: Option<&str>,
 ) -> CmdResult {
-    let options = flags.options()?;
+    let mut options = flags.options()?;
+    if let Some(acl) = acl {
+        options.acl = crate::commands::acl::parse_list(acl)?;
+    }
     let (created, stat) = client.create(path, data, &options).await?;
     out.emit(
         || Some(created.clone()),

@@ -1,5 +1,6 @@
 //! One module per command (or small group of commands), plus connecting.
 
+pub mod acl;
 pub mod cluster;
 pub mod create;
 pub mod ls;

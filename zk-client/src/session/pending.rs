@@ -23,6 +23,8 @@ pub(crate) enum Kind {
     },
     /// Re-arming watches (after a reconnect or a persistent watch removal).
     SetWatches,
+    /// An `add_auth` sent again after a reconnect.
+    Auth,
     /// Removing the server-side watch of a dropped persistent watcher (server path).
     RemovePersistent {
         path: String,

@@ -88,6 +88,7 @@ pub(crate) async fn start(
         password,
         suppressed: HashMap::new(),
         close_replies: Vec::new(),
+        auths: Vec::new(),
     };
     let (conn, sent_at) = task.first_connect().await?;
     task.attached(&conn, sent_at, false);
@@ -112,6 +113,9 @@ struct SessionTask {
     suppressed: HashMap<String, usize>,
     /// Callers of `close()` waiting for the end.
     close_replies: Vec<oneshot::Sender<()>>,
+    /// Every `add_auth` sent: identities belong to a connection, so they are sent again,
+    /// first, after a reconnect (as ZooKeeper's client does).
+    auths: Vec<pb::AddAuthRequest>,
 }
 
 fn ok_reply(reply: Option<ReplySender>) {
@@ -232,6 +236,10 @@ impl SessionTask {
         );
         self.shared.set_state(SessionState::Connected);
         if reconnect {
+            for auth in self.auths.clone() {
+                let xid = self.next_xid();
+                self.write(conn, xid, Op::AddAuth(auth), Kind::Auth);
+            }
             self.registry.session_changed(SessionState::Connected);
             let mut req = self.registry.set_watches(None);
             if !registry::is_empty(&req) {
@@ -305,6 +313,11 @@ impl SessionTask {
     fn on_command(&mut self, cmd: Command, conn: &Connection) -> Option<End> {
         match cmd {
             Command::Request { op, watch, reply } => {
+                if let Op::AddAuth(a) = &op {
+                    if !self.auths.contains(a) {
+                        self.auths.push(a.clone());
+                    }
+                }
                 let xid = self.next_xid();
                 if !self.write(conn, xid, op, Kind::Request { reply, watch }) {
                     return Some(End::Lost(format!("{}: stream closed", conn.host)));
@@ -407,6 +420,11 @@ impl SessionTask {
         let code = Code::from_i32(resp.err);
         match entry.kind {
             Kind::Ping | Kind::Close => {}
+            Kind::Auth => {
+                if !code.is_ok() {
+                    tracing::warn!(%code, message = %resp.message, "re-sending addauth failed");
+                }
+            }
             Kind::SetWatches => {
                 if !code.is_ok() && code != Code::SessionExpired {
                     tracing::warn!(%code, message = %resp.message, "re-arming watches failed");

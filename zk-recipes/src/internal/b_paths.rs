@@ -35,7 +35,7 @@ pub(crate) async fn ensure_path(client: &Client, path: &str, leaf: CreateOptions
         prefix.push('/');
         prefix.push_str(part);
         let options = if i + 1 == parts.len() {
-            leaf
+            leaf.clone()
         } else {
             CreateOptions::persistent()
         };

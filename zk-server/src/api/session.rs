@@ -43,6 +43,7 @@ impl ZooKeeper for SessionService {
         &self,
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
+        let request_peer = request.remote_addr();
         let peer = request
             .remote_addr()
             .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -70,7 +71,12 @@ impl ZooKeeper for SessionService {
             }
         });
         let out = Outbound::new(DEFAULT_LIMIT);
-        tokio::spawn(conn::serve(self.pipeline.clone(), inbound, out.clone()));
+        tokio::spawn(conn::serve(
+            self.pipeline.clone(),
+            inbound,
+            out.clone(),
+            request_peer,
+        ));
         let unanswered = Unanswered {
             started: started.clone(),
             metrics: metrics.clone(),
@@ -131,6 +137,9 @@ fn op_name(r: &pb::Request) -> &'static str {
         Some(Op::GetAllChildrenNumber(_)) => "getAllChildrenNumber",
         Some(Op::ClusterStatus(_)) => "clusterStatus",
         Some(Op::Membership(_)) => "membership",
+        Some(Op::SetAcl(_)) => "setACL",
+        Some(Op::GetAcl(_)) => "getACL",
+        Some(Op::AddAuth(_)) => "auth",
         None => "other",
     }
 }

@@ -11,6 +11,7 @@ use zk_proto::{path, Code};
 
 use super::reply;
 use super::Prepared;
+use crate::tree::acl::{self, Acl};
 use crate::tree::{Command, CreateMode, TxnOp};
 
 /// Wall-clock ms since the Unix epoch (ctime/mtime stamps).
@@ -41,6 +42,26 @@ fn check_data(op: &str, p: &str, data: &Bytes, max: usize) -> Result<(), Refusal
     Ok(())
 }
 
+/// A protocol ACL as the tree's.
+pub fn acl_from_pb(acl: &[pb::Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| Acl::new(a.perms, a.scheme.clone(), a.id.clone()))
+        .collect()
+}
+
+/// An ACL list is stored with its node: bound it like a value (`--max-data-bytes`), so
+/// ACLs cannot be used to store more than a value could.
+fn check_acl_size(op: &str, p: &str, acl: &[pb::Acl], max: usize) -> Result<(), Refusal> {
+    let bytes: usize = acl.iter().map(|a| 4 + a.scheme.len() + a.id.len()).sum();
+    if bytes > max {
+        return Err((
+            Code::BadArguments,
+            format!("{op} {p}: an ACL of {bytes} bytes exceeds the limit of {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
     let mode = CreateMode::from_i32(c.mode).ok_or_else(|| {
         (
@@ -50,6 +71,7 @@ fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
     })?;
     check_path("create", &c.path, mode.is_sequential())?;
     check_data("create", &c.path, &c.data, max)?;
+    check_acl_size("create", &c.path, &c.acl, max)?;
     if mode.is_ttl() && (c.ttl_ms <= 0 || c.ttl_ms > 0xFF_FFFF_FFFF) {
         return Err((
             Code::BadArguments,
@@ -73,6 +95,11 @@ fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
         data: c.data.clone(),
         mode,
         ttl_ms: c.ttl_ms,
+        acl: if c.acl.is_empty() {
+            acl::open()
+        } else {
+            acl_from_pb(&c.acl)
+        },
     })
 }
 
@@ -111,6 +138,7 @@ fn txn(session: i64, ops: Vec<TxnOp>, multi: bool) -> Prepared {
         time_ms: now_ms(),
         ops,
         multi,
+        auth: vec![],
     })
 }
 
@@ -128,6 +156,23 @@ pub fn prepare(session: i64, req: &pb::Request, max_data_bytes: usize) -> Prepar
         ReqOp::Create(c) => single(create_op(c, max_data_bytes)),
         ReqOp::Delete(d) => single(write_op(&pb::op::Op::Delete(d.clone()), max_data_bytes)),
         ReqOp::SetData(s) => single(write_op(&pb::op::Op::SetData(s.clone()), max_data_bytes)),
+        ReqOp::SetAcl(r) => match check_path("set_acl", &r.path, false)
+            .and_then(|()| check_acl_size("set_acl", &r.path, &r.acl, max_data_bytes))
+        {
+            Ok(()) => txn(
+                session,
+                vec![TxnOp::SetAcl {
+                    path: r.path.clone(),
+                    acl: acl_from_pb(&r.acl),
+                    version: r.version,
+                }],
+                false,
+            ),
+            Err(e) => reject(e),
+        },
+        ReqOp::GetAcl(r) => read_path("get_acl", &r.path).map_or_else(reject, |_| Prepared::Read),
+        // The connection handles addauth itself, before prep.
+        ReqOp::AddAuth(_) => reject((Code::BadArguments, "addauth out of place".into())),
         ReqOp::Multi(m) => {
             let mut ops = Vec::with_capacity(m.ops.len());
             let mut total = 0usize;
@@ -217,6 +262,7 @@ mod tests {
                 data: Bytes::copy_from_slice(data),
                 mode,
                 ttl_ms: ttl,
+                acl: vec![],
             })),
         }
     }
@@ -241,6 +287,30 @@ mod tests {
         assert!(r.message.contains("TTL"), "{}", r.message);
         let r = rejected(prepare(1, &create("/t", b"", 42, 0), 10));
         assert!(r.message.contains("mode"), "{}", r.message);
+    }
+
+    #[test]
+    fn oversized_acls_are_refused() {
+        let big = pb::Acl {
+            perms: 31,
+            scheme: "digest".into(),
+            id: "x".repeat(100),
+        };
+        let mut req = create("/a", b"", 0, 0);
+        if let Some(ReqOp::Create(c)) = &mut req.op {
+            c.acl = vec![big.clone(); 2];
+        }
+        let r = rejected(prepare(1, &req, 100));
+        assert!(r.message.contains("ACL"), "{}", r.message);
+        let set = pb::Request {
+            xid: 2,
+            op: Some(ReqOp::SetAcl(pb::SetAclRequest {
+                path: "/a".into(),
+                acl: vec![big; 2],
+                version: -1,
+            })),
+        };
+        assert!(rejected(prepare(1, &set, 100)).message.contains("ACL"));
     }
 
     #[test]

@@ -9,26 +9,40 @@ use zk_proto::Code;
 use super::reply;
 use crate::session::outbound::Outbound;
 use crate::state::Shared;
+use crate::tree::acl::{self, perms, Id};
 use crate::tree::DataTree;
 use crate::watch::manager::{event_message, WatchKind};
 use crate::watch::WatchManager;
 
-/// Answers a read-type request of `session` and queues the reply on `out`.
-pub fn execute(shared: &Shared, session: i64, req: &pb::Request, out: &Outbound) {
+/// Answers a read-type request of `session`, whose connection has the identities
+/// `auth`, and queues the reply on `out`. ACL checks as ZooKeeper's
+/// FinalRequestProcessor: getData, getChildren, getAllChildrenNumber and multiRead need
+/// READ; getACL needs READ or ADMIN (digests redacted without ADMIN); exists needs
+/// nothing.
+pub fn execute(shared: &Shared, session: i64, auth: &[Id], req: &pb::Request, out: &Outbound) {
     let tree = shared.tree.read();
     let zxid = shared.applied_zxid();
-    let resp = answer(&tree, &shared.watches, session, zxid, req, out);
+    let who = Who { session, auth };
+    let resp = answer(&tree, &shared.watches, who, zxid, req, out);
     out.push(reply::message(resp));
+}
+
+/// Who is reading.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    session: i64,
+    auth: &'a [Id],
 }
 
 fn answer(
     tree: &DataTree,
     watches: &WatchManager,
-    session: i64,
+    who: Who<'_>,
     zxid: i64,
     req: &pb::Request,
     out: &Outbound,
 ) -> pb::Response {
+    let Who { session, auth } = who;
     let xid = req.xid;
     let Some(op) = &req.op else {
         return reply::error(
@@ -53,7 +67,10 @@ fn answer(
                 }),
             )
         }
-        ReqOp::GetData(r) => match tree.get_data(&r.path) {
+        ReqOp::GetData(r) => match tree
+            .check_acl("get_data", &r.path, auth, perms::READ)
+            .and_then(|()| tree.get_data(&r.path))
+        {
             Ok((data, stat)) => {
                 if r.watch {
                     watches.add(session, WatchKind::Data, &r.path);
@@ -69,7 +86,10 @@ fn answer(
             }
             Err(e) => reply::tree_error(xid, zxid, &e),
         },
-        ReqOp::GetChildren(r) => match tree.get_children(&r.path) {
+        ReqOp::GetChildren(r) => match tree
+            .check_acl("get_children", &r.path, auth, perms::READ)
+            .and_then(|()| tree.get_children(&r.path))
+        {
             Ok((children, stat)) => {
                 if r.watch {
                     watches.add(session, WatchKind::Child, &r.path);
@@ -86,7 +106,7 @@ fn answer(
             Err(e) => reply::tree_error(xid, zxid, &e),
         },
         ReqOp::MultiRead(m) => {
-            let results = m.ops.iter().map(|op| read_one(tree, op)).collect();
+            let results = m.ops.iter().map(|op| read_one(tree, auth, op)).collect();
             reply::ok(xid, zxid, R::MultiRead(pb::MultiReadResponse { results }))
         }
         ReqOp::GetEphemerals(r) => {
@@ -103,7 +123,39 @@ fn answer(
                 }),
             )
         }
-        ReqOp::GetAllChildrenNumber(r) => match tree.all_children_number(&r.path) {
+        ReqOp::GetAcl(r) => match tree
+            .check_acl("get_acl", &r.path, auth, perms::READ | perms::ADMIN)
+            .and_then(|()| tree.get_acl(&r.path))
+        {
+            Ok((node_acl, stat)) => {
+                // Without ADMIN the digests are redacted (CVE-2019-0201).
+                let shown = if acl::allowed(node_acl, auth, perms::ADMIN) {
+                    node_acl.to_vec()
+                } else {
+                    acl::redacted(node_acl)
+                };
+                reply::ok(
+                    xid,
+                    zxid,
+                    R::GetAcl(pb::GetAclResponse {
+                        acl: shown
+                            .into_iter()
+                            .map(|a| pb::Acl {
+                                perms: a.perms,
+                                scheme: a.scheme,
+                                id: a.id,
+                            })
+                            .collect(),
+                        stat: Some(reply::stat(&stat)),
+                    }),
+                )
+            }
+            Err(e) => reply::tree_error(xid, zxid, &e),
+        },
+        ReqOp::GetAllChildrenNumber(r) => match tree
+            .check_acl("get_all_children_number", &r.path, auth, perms::READ)
+            .and_then(|()| tree.all_children_number(&r.path))
+        {
             Ok(count) => reply::ok(xid, zxid, R::Count(pb::CountResponse { count })),
             Err(e) => reply::tree_error(xid, zxid, &e),
         },
@@ -162,11 +214,13 @@ fn answer(
         | ReqOp::Sync(_)
         | ReqOp::Close(_)
         | ReqOp::ClusterStatus(_)
+        | ReqOp::SetAcl(_)
+        | ReqOp::AddAuth(_)
         | ReqOp::Membership(_) => reply::error(xid, zxid, Code::SystemError, "not a read"),
     }
 }
 
-fn read_one(tree: &DataTree, op: &pb::ReadOp) -> pb::ReadResult {
+fn read_one(tree: &DataTree, auth: &[Id], op: &pb::ReadOp) -> pb::ReadResult {
     use pb::read_result::Result as RR;
     let fail = |code: Code| pb::ReadResult {
         err: code.as_i32(),
@@ -177,7 +231,10 @@ fn read_one(tree: &DataTree, op: &pb::ReadOp) -> pb::ReadResult {
             if zk_proto::path::validate(&r.path, false).is_err() {
                 return fail(Code::BadArguments);
             }
-            match tree.get_data(&r.path) {
+            match tree
+                .check_acl("get_data", &r.path, auth, perms::READ)
+                .and_then(|()| tree.get_data(&r.path))
+            {
                 Ok((data, stat)) => pb::ReadResult {
                     err: 0,
                     result: Some(RR::GetData(pb::GetDataResponse {
@@ -192,7 +249,10 @@ fn read_one(tree: &DataTree, op: &pb::ReadOp) -> pb::ReadResult {
             if zk_proto::path::validate(&r.path, false).is_err() {
                 return fail(Code::BadArguments);
             }
-            match tree.get_children(&r.path) {
+            match tree
+                .check_acl("get_children", &r.path, auth, perms::READ)
+                .and_then(|()| tree.get_children(&r.path))
+            {
                 Ok((children, stat)) => pb::ReadResult {
                     err: 0,
                     result: Some(RR::GetChildren(pb::GetChildrenResponse {

@@ -63,7 +63,7 @@ fn op_output(o: &OpOutput) -> pb::op_result::Result {
             path: path.clone(),
             stat: Some(stat(s)),
         }),
-        OpOutput::DataSet { stat: s } => O::Stat(pb::StatResponse {
+        OpOutput::DataSet { stat: s } | OpOutput::AclSet { stat: s } => O::Stat(pb::StatResponse {
             stat: Some(stat(s)),
         }),
         OpOutput::Deleted | OpOutput::Checked => O::Empty(pb::Empty {}),
@@ -79,9 +79,11 @@ pub fn from_apply(xid: i64, zxid: i64, result: &ApplyResult, ops_len: usize) -> 
                     path: path.clone(),
                     stat: Some(stat(s)),
                 }),
-                OpOutput::DataSet { stat: s } => R::Stat(pb::StatResponse {
-                    stat: Some(stat(s)),
-                }),
+                OpOutput::DataSet { stat: s } | OpOutput::AclSet { stat: s } => {
+                    R::Stat(pb::StatResponse {
+                        stat: Some(stat(s)),
+                    })
+                }
                 OpOutput::Deleted | OpOutput::Checked => R::Empty(pb::Empty {}),
             };
             ok(xid, zxid, r)

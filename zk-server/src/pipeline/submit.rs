@@ -105,7 +105,9 @@ fn weight(cmd: &Command) -> usize {
         Command::Txn { ops, .. } => ops
             .iter()
             .map(|op| match op {
-                TxnOp::Create { data, .. } | TxnOp::SetData { data, .. } => data.len() + 64,
+                TxnOp::Create { data, acl, .. } => data.len() + 64 + acl.len() * 32,
+                TxnOp::SetData { data, .. } => data.len() + 64,
+                TxnOp::SetAcl { acl, .. } => 64 + acl.len() * 32,
                 _ => 64,
             })
             .sum(),

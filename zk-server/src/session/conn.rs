@@ -19,10 +19,12 @@ use tonic::Status;
 use zk_proto::pb::{
     self, client_message::Kind as In, server_message::Kind as OutKind, ServerMessage,
 };
+use zk_proto::Code;
 
 use super::expiry::Liveness;
 use super::outbound::Outbound;
 use crate::pipeline::{prep, read, reply, submit, Pipeline, Prepared};
+use crate::tree::acl::{self, Id};
 use crate::tree::{ApplyResult, Command};
 
 /// How long a new connection may take to send its ConnectRequest.
@@ -36,8 +38,13 @@ enum Done {
 }
 
 /// Serves one connection until the client leaves, closes its session, or is cut off.
-pub async fn serve<S>(p: Arc<Pipeline>, mut inbound: S, out: Outbound)
-where
+/// `peer` is the client's address: its `ip` identity for ACLs.
+pub async fn serve<S>(
+    p: Arc<Pipeline>,
+    mut inbound: S,
+    out: Outbound,
+    peer: Option<std::net::SocketAddr>,
+) where
     S: Stream<Item = Result<pb::ClientMessage, Status>> + Unpin + Send,
 {
     let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, inbound.next()).await;
@@ -63,6 +70,9 @@ where
         inflight: FuturesOrdered::new(),
         blocked: VecDeque::new(),
         closing: false,
+        auth: peer
+            .map(|a| vec![Id::new("ip", a.ip().to_canonical().to_string())])
+            .unwrap_or_default(),
     };
     conn.run(&mut inbound).await;
     p.shared.watches.detach(session, &out);
@@ -183,6 +193,9 @@ struct Conn {
     inflight: FuturesOrdered<BoxFuture<'static, Done>>,
     blocked: VecDeque<pb::Request>,
     closing: bool,
+    /// This connection's identities (ZooKeeper's `authInfo`): `ip:<client address>`
+    /// and every `addauth`; stamped on each write, checked by each read.
+    auth: Vec<Id>,
 }
 
 impl Conn {
@@ -246,15 +259,28 @@ impl Conn {
             return true;
         }
         let xid = req.xid;
+        if let Some(pb::request::Op::AddAuth(a)) = &req.op {
+            // Ordered like a read: it affects only the requests after it.
+            if !self.inflight.is_empty() {
+                self.blocked.push_front(req);
+                return false;
+            }
+            let resp = self.add_auth(xid, a);
+            self.out.push(reply::message(resp));
+            return true;
+        }
         match prep::prepare(self.session, &req, self.p.config.max_data_bytes) {
             Prepared::Read => {
                 if !self.inflight.is_empty() {
                     self.blocked.push_front(req);
                     return false;
                 }
-                read::execute(&self.p.shared, self.session, &req, &self.out);
+                read::execute(&self.p.shared, self.session, &self.auth, &req, &self.out);
             }
-            Prepared::Write(cmd) => {
+            Prepared::Write(mut cmd) => {
+                if let Command::Txn { auth, .. } = &mut cmd {
+                    auth.clone_from(&self.auth);
+                }
                 let ops_len = match &cmd {
                     Command::Txn { ops, .. } => ops.len(),
                     _ => 1,
@@ -332,5 +358,41 @@ impl Conn {
             }
         }
         true
+    }
+}
+
+impl Conn {
+    /// ZooKeeper's `addauth`: scheme `digest` with `user:password` adds
+    /// `digest:user:base64(sha1(user:password))`, plus `super:` if that is the
+    /// configured super digest. Any other scheme is AuthFailed.
+    fn add_auth(&mut self, xid: i64, a: &pb::AddAuthRequest) -> pb::Response {
+        let zxid = self.p.shared.applied_zxid();
+        let text = std::str::from_utf8(&a.auth).ok();
+        let digest = match (a.scheme.as_str(), text) {
+            ("digest", Some(t)) => acl::digest(t),
+            _ => None,
+        };
+        let Some(digest) = digest else {
+            tracing::info!(scheme = a.scheme, "addauth refused");
+            return reply::error(
+                xid,
+                zxid,
+                Code::AuthFailed,
+                format!(
+                    "addauth: unsupported scheme {:?} or malformed credentials (digest needs user:password)",
+                    a.scheme
+                ),
+            );
+        };
+        let mut add = |id: Id| {
+            if !self.auth.contains(&id) {
+                self.auth.push(id);
+            }
+        };
+        if self.p.config.super_digest.as_deref() == Some(digest.as_str()) {
+            add(acl::super_id());
+        }
+        add(Id::new("digest", digest));
+        reply::ok(xid, zxid, pb::response::Result::Empty(pb::Empty {}))
     }
 }

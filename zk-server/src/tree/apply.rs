@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use zk_proto::Code;
 
+use super::acl::{self, perms, Acl, Id};
 use super::multi::Undo;
 use super::node::{Node, NodeKind};
 use super::txn::{ChangeKind, CreateMode, OpOutput, TreeError, TreeEvent, TxnOp};
@@ -12,13 +13,40 @@ use super::{is_reserved, split_parent, DataTree};
 
 /// What every op of one transaction shares.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct TxnCtx {
+pub(super) struct TxnCtx<'a> {
     /// The transaction's zxid (raft log index).
     pub zxid: i64,
     /// The session that sent it (owner of its ephemerals).
     pub session: i64,
     /// The leader's time stamp: ctime/mtime.
     pub time_ms: i64,
+    /// The sender's identities, for the ACL checks.
+    pub auth: &'a [Id],
+}
+
+/// NoAuth for `op` on `path`.
+pub(super) fn no_auth(op: &str, path: &str) -> TreeError {
+    err(Code::NoAuth, op, path, "not authorised (ACL)")
+}
+
+/// NoAuth unless `ids` may do `perm` on a node with `acl`.
+fn check_perm(
+    op: &str,
+    path: &str,
+    node_acl: &[Acl],
+    ids: &[Id],
+    perm: i32,
+) -> Result<(), TreeError> {
+    if acl::allowed(node_acl, ids, perm) {
+        Ok(())
+    } else {
+        Err(no_auth(op, path))
+    }
+}
+
+/// The validated, `auth`-expanded ACL, or InvalidACL.
+fn fixup(op: &str, path: &str, new: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, TreeError> {
+    acl::fixup(new, ids).map_err(|m| err(Code::InvalidAcl, op, path, m))
 }
 
 fn err(code: Code, op: &str, path: &str, what: impl std::fmt::Display) -> TreeError {
@@ -88,14 +116,16 @@ impl DataTree {
                 data,
                 mode,
                 ttl_ms,
-            } => self.create(ctx, path, data, *mode, *ttl_ms, undo, events),
+                acl,
+            } => self.create(ctx, path, data, (*mode, *ttl_ms), acl, undo, events),
             TxnOp::Delete { path, version } => self.delete(ctx, path, *version, undo, events),
             TxnOp::SetData {
                 path,
                 data,
                 version,
             } => self.set_data(ctx, path, data, *version, undo, events),
-            TxnOp::Check { path, version } => self.check(path, *version),
+            TxnOp::Check { path, version } => self.check(ctx, path, *version),
+            TxnOp::SetAcl { path, acl, version } => self.set_acl(ctx, path, acl, *version, undo),
         }
     }
 
@@ -108,8 +138,8 @@ impl DataTree {
         ctx: &TxnCtx,
         path: &str,
         data: &Bytes,
-        mode: CreateMode,
-        ttl_ms: i64,
+        (mode, ttl_ms): (CreateMode, i64),
+        new_acl: &[Acl],
         undo: &mut Vec<Undo>,
         events: &mut Vec<TreeEvent>,
     ) -> Result<OpOutput, TreeError> {
@@ -119,6 +149,7 @@ impl DataTree {
         let kind = NodeKind::for_create(mode, ctx.session, ttl_ms)
             .map_err(|m| err(Code::BadArguments, OP, path, m))?;
         check_data_len(OP, path, data)?;
+        let new_acl = fixup(OP, path, new_acl, ctx.auth)?;
         if path == "/" && !sequential {
             return Err(err(Code::NodeExists, OP, path, "node already exists"));
         }
@@ -143,6 +174,7 @@ impl DataTree {
                 format!("no node at parent {parent_path}"),
             ));
         };
+        check_perm(OP, path, &parent.acl, ctx.auth, perms::CREATE)?;
         let actual = if sequential {
             format!("{path}{:010}", parent.cversion)
         } else {
@@ -164,7 +196,8 @@ impl DataTree {
         };
         let parent_meta = parent.child_meta();
         parent.touch_children(ctx.zxid);
-        let node = Node::created(data.clone(), kind, ctx.zxid, ctx.time_ms);
+        let mut node = Node::created(data.clone(), kind, ctx.zxid, ctx.time_ms);
+        node.acl = new_acl;
         let stat = node.stat();
         self.insert_node(actual.clone(), node);
         undo.push(Undo::Created {
@@ -200,6 +233,10 @@ impl DataTree {
             .nodes
             .get(path)
             .ok_or_else(|| err(Code::NoNode, OP, path, "no node"))?;
+        let (parent_path, _) = split_parent(path);
+        if let Some(parent) = self.nodes.get(parent_path) {
+            check_perm(OP, path, &parent.acl, ctx.auth, perms::DELETE)?;
+        }
         check_version(OP, path, version, node.version)?;
         if !node.children.is_empty() {
             return Err(err(Code::NotEmpty, OP, path, "node has children"));
@@ -258,6 +295,7 @@ impl DataTree {
             .nodes
             .get_mut(path)
             .ok_or_else(|| err(Code::NoNode, OP, path, "no node"))?;
+        check_perm(OP, path, &node.acl, ctx.auth, perms::WRITE)?;
         check_version(OP, path, version, node.version)?;
         undo.push(Undo::DataSet {
             path: path.to_string(),
@@ -275,15 +313,45 @@ impl DataTree {
     }
 
     /// Checks a node's existence and version; changes nothing.
-    fn check(&self, path: &str, version: i32) -> Result<OpOutput, TreeError> {
+    /// Needs READ, as ZooKeeper's check op.
+    fn check(&self, ctx: &TxnCtx, path: &str, version: i32) -> Result<OpOutput, TreeError> {
         const OP: &str = "check";
         validate(OP, path, false)?;
         let node = self
             .nodes
             .get(path)
             .ok_or_else(|| err(Code::NoNode, OP, path, "no node"))?;
+        check_perm(OP, path, &node.acl, ctx.auth, perms::READ)?;
         check_version(OP, path, version, node.version)?;
         Ok(OpOutput::Checked)
+    }
+
+    /// Replaces a node's ACL (ZooKeeper's order: InvalidACL, NoNode, NoAuth (ADMIN),
+    /// BadVersion against aversion). aversion += 1; mzxid unchanged; no watch fires.
+    fn set_acl(
+        &mut self,
+        ctx: &TxnCtx,
+        path: &str,
+        new_acl: &[Acl],
+        version: i32,
+        undo: &mut Vec<Undo>,
+    ) -> Result<OpOutput, TreeError> {
+        const OP: &str = "set_acl";
+        validate(OP, path, false)?;
+        let new_acl = fixup(OP, path, new_acl, ctx.auth)?;
+        let node = self
+            .nodes
+            .get_mut(path)
+            .ok_or_else(|| err(Code::NoNode, OP, path, "no node"))?;
+        check_perm(OP, path, &node.acl, ctx.auth, perms::ADMIN)?;
+        check_version(OP, path, version, node.aversion)?;
+        undo.push(Undo::AclSet {
+            path: path.to_string(),
+            acl: std::mem::replace(&mut node.acl, new_acl),
+            aversion: node.aversion,
+        });
+        node.aversion = node.aversion.wrapping_add(1);
+        Ok(OpOutput::AclSet { stat: node.stat() })
     }
 }
 
@@ -591,6 +659,7 @@ mod tests {
                 time_ms: 0,
                 ops,
                 multi: false,
+                auth: vec![],
             });
             let ApplyResult::Op(Err(e)) = r else {
                 panic!("{r:?}")

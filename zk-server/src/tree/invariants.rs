@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 
+use super::acl::{self, perms, Acl, Id};
 use super::node::NodeKind;
 use super::testkit::assert_same;
 use super::txn::{ApplyResult, Command, CreateMode, TxnOp};
@@ -92,11 +93,32 @@ const ODD_PATHS: &[&str] = &[
     "/a/b/",
 ];
 
+/// An ACL: mostly open; sometimes restrictive, `auth`, or invalid.
+fn random_acl(r: &mut Rng) -> Vec<Acl> {
+    match r.below(10) {
+        0 => vec![Acl::new(perms::ALL, "digest", "alice:h")],
+        1 => vec![Acl::new(perms::READ, "world", "anyone")],
+        2 => vec![Acl::new(perms::ALL, "auth", "")],
+        3 => vec![Acl::new(perms::ALL, "ip", "10.0.0.0/8")],
+        4 => vec![],
+        _ => acl::open(),
+    }
+}
+
+/// A sender's identities: none, alice, or the super user.
+fn random_auth(r: &mut Rng) -> Vec<Id> {
+    match r.below(4) {
+        0 => vec![Id::new("digest", "alice:h")],
+        1 => vec![acl::super_id()],
+        _ => vec![Id::new("ip", "127.0.0.1")],
+    }
+}
+
 fn random_op(r: &mut Rng) -> TxnOp {
     let odd = r.below(10) == 0;
     let path = r.pick(if odd { ODD_PATHS } else { PATHS }).to_string();
     let version = [-1, -1, -1, 0, 1, 2][r.below(6)];
-    match r.below(6) {
+    match r.below(7) {
         0 | 1 => {
             let mode = CreateMode::from_i32(r.below(7) as i32).unwrap_or(CreateMode::Persistent);
             let ttl_ms = if r.below(4) == 0 {
@@ -111,9 +133,19 @@ fn random_op(r: &mut Rng) -> TxnOp {
                 data: Bytes::from(vec![7u8; r.below(4)]),
                 mode,
                 ttl_ms,
+                acl: if r.below(3) == 0 {
+                    random_acl(r)
+                } else {
+                    acl::open()
+                },
             }
         }
         2 => TxnOp::Delete { path, version },
+        6 => TxnOp::SetAcl {
+            path,
+            acl: random_acl(r),
+            version,
+        },
         3 => TxnOp::SetData {
             path,
             data: Bytes::from_static(b"d"),
@@ -144,6 +176,7 @@ fn random_command(r: &mut Rng, sessions: &[i64], time_ms: i64) -> Command {
             time_ms,
             ops: vec![random_op(r)],
             multi: false,
+            auth: random_auth(r),
         },
         _ => {
             let ops = (0..r.below(4)).map(|_| random_op(r)).collect();
@@ -152,6 +185,7 @@ fn random_command(r: &mut Rng, sessions: &[i64], time_ms: i64) -> Command {
                 time_ms,
                 ops,
                 multi: true,
+                auth: random_auth(r),
             }
         }
     }

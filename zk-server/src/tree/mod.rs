@@ -7,6 +7,7 @@
 //! all-or-nothing undo log; `sessions` session open/close and reaping; `snapshot` the
 //! byte format.
 
+pub mod acl;
 mod apply;
 mod multi;
 pub mod node;
@@ -52,7 +53,7 @@ pub struct SessionInfo {
 /// indexes rebuilt and checked (serialising clones the tree first: prefer
 /// [`DataTree::to_snapshot_bytes`], which does not).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(into = "snapshot::SnapshotV1", try_from = "snapshot::SnapshotV1")]
+#[serde(into = "snapshot::SnapshotV2", try_from = "snapshot::SnapshotV2")]
 pub struct DataTree {
     /// Every znode by full path, `/` included.
     nodes: HashMap<String, Node>,
@@ -143,11 +144,13 @@ impl DataTree {
                 time_ms,
                 ops,
                 multi,
+                auth,
             } => {
                 let ctx = apply::TxnCtx {
                     zxid,
                     session: *session,
                     time_ms: *time_ms,
+                    auth,
                 };
                 if *multi {
                     ApplyResult::Multi(self.apply_multi(&ctx, ops, events))
@@ -176,6 +179,28 @@ impl DataTree {
     /// Stat of a node if it exists.
     pub fn exists(&self, path: &str) -> Option<Stat> {
         self.nodes.get(path).map(Node::stat)
+    }
+
+    /// The node's ACL and Stat, or NoNode.
+    pub fn get_acl(&self, path: &str) -> Result<(&[acl::Acl], Stat), TreeError> {
+        let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
+        Ok((&node.acl, node.stat()))
+    }
+
+    /// NoNode if missing, NoAuth unless `ids` may do `perm` on the node at `path`.
+    pub fn check_acl(
+        &self,
+        op: &str,
+        path: &str,
+        ids: &[acl::Id],
+        perm: i32,
+    ) -> Result<(), TreeError> {
+        let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
+        if acl::allowed(&node.acl, ids, perm) {
+            Ok(())
+        } else {
+            Err(apply::no_auth(op, path))
+        }
     }
 
     /// Child names (sorted) and the node's Stat, or NoNode.

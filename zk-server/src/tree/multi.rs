@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::acl::Acl;
 use super::apply::TxnCtx;
 use super::node::{ChildMeta, Node};
 use super::txn::{OpOutput, TreeError, TreeEvent, TxnOp};
@@ -30,6 +31,12 @@ pub(super) enum Undo {
         version: i32,
         mzxid: i64,
         mtime: i64,
+    },
+    /// The node at `path` had this ACL and aversion.
+    AclSet {
+        path: String,
+        acl: Vec<Acl>,
+        aversion: i32,
     },
 }
 
@@ -87,6 +94,16 @@ impl DataTree {
                         node.version = version;
                         node.mzxid = mzxid;
                         node.mtime = mtime;
+                    }
+                }
+                Undo::AclSet {
+                    path,
+                    acl,
+                    aversion,
+                } => {
+                    if let Some(node) = self.nodes.get_mut(&path) {
+                        node.acl = acl;
+                        node.aversion = aversion;
                     }
                 }
             }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::acl::{self, Acl};
 use super::txn::{CreateMode, Stat};
 
 /// Apache ZooKeeper's `ephemeralOwner` of a container node (`0x8000000000000000`).
@@ -84,8 +85,10 @@ pub struct Node {
     pub version: i32,
     /// Number of child creates and deletes (wrapping).
     pub cversion: i32,
-    /// Number of setACL (always 0 until ACLs exist).
+    /// Number of setACL.
     pub aversion: i32,
+    /// Who may do what (ZooKeeper's ACL; `world:anyone` all by default).
+    pub acl: Vec<Acl>,
     /// zxid of the last child create or delete (or of the create).
     pub pzxid: i64,
     /// Child names, sorted.
@@ -105,6 +108,7 @@ impl Node {
             version: 0,
             cversion: 0,
             aversion: 0,
+            acl: acl::open(),
             pzxid: zxid,
             children: BTreeSet::new(),
         }

@@ -1,7 +1,7 @@
 //! The snapshot byte format.
 //!
 //! `MAGIC (4) | format version u32 LE | crc32 of payload u32 LE | payload`, the payload
-//! being a postcard-encoded [`SnapshotV1`]: the sessions, then every node in pre-order
+//! being a postcard-encoded [`SnapshotV2`] (version 2; version 1, without ACLs, still loads): the sessions, then every node in pre-order
 //! (parent before child, children sorted), so equal trees give equal bytes. Loading
 //! checks the checksum and the structure (root first, parents before children, no
 //! duplicates, valid paths, ephemerals owned by open sessions and childless) and
@@ -11,17 +11,21 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use zk_proto::Code;
 
+use super::acl::{self, Acl};
 use super::node::{Node, NodeKind, MAX_TTL_MS};
 use super::txn::TreeError;
 use super::{child_path, split_parent, DataTree, SessionInfo};
 
 const MAGIC: &[u8; 4] = b"ZKDT";
+/// Before ACLs: nodes without an ACL (loaded as `world:anyone` all).
 const FORMAT_V1: u32 = 1;
+/// Nodes carry their ACL.
+const FORMAT_V2: u32 = 2;
 const HEADER_LEN: usize = 12;
 
 /// Version 1 of the snapshot payload (also DataTree's serde form).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct SnapshotV1 {
+pub(super) struct SnapshotV2 {
     /// Open sessions by id.
     sessions: Vec<(i64, SessionInfo)>,
     /// Every node, root first, parents before children.
@@ -42,6 +46,57 @@ struct NodeRecord {
     cversion: i32,
     aversion: i32,
     pzxid: i64,
+    acl: Vec<Acl>,
+}
+
+/// Version 1 of the payload: as version 2 without the nodes' ACLs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SnapshotV1 {
+    sessions: Vec<(i64, SessionInfo)>,
+    nodes: Vec<NodeRecordV1>,
+}
+
+/// A node of a version 1 snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NodeRecordV1 {
+    path: String,
+    data: Bytes,
+    kind: NodeKind,
+    czxid: i64,
+    mzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    pzxid: i64,
+}
+
+impl From<SnapshotV1> for SnapshotV2 {
+    fn from(v1: SnapshotV1) -> SnapshotV2 {
+        let nodes = v1
+            .nodes
+            .into_iter()
+            .map(|n| NodeRecord {
+                path: n.path,
+                data: n.data,
+                kind: n.kind,
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                ctime: n.ctime,
+                mtime: n.mtime,
+                version: n.version,
+                cversion: n.cversion,
+                aversion: n.aversion,
+                pzxid: n.pzxid,
+                acl: acl::open(),
+            })
+            .collect();
+        SnapshotV2 {
+            sessions: v1.sessions,
+            nodes,
+        }
+    }
 }
 
 fn corrupt(what: impl std::fmt::Display) -> TreeError {
@@ -51,14 +106,14 @@ fn corrupt(what: impl std::fmt::Display) -> TreeError {
     )
 }
 
-impl From<DataTree> for SnapshotV1 {
-    fn from(tree: DataTree) -> SnapshotV1 {
-        SnapshotV1::of(&tree)
+impl From<DataTree> for SnapshotV2 {
+    fn from(tree: DataTree) -> SnapshotV2 {
+        SnapshotV2::of(&tree)
     }
 }
 
-impl SnapshotV1 {
-    fn of(tree: &DataTree) -> SnapshotV1 {
+impl SnapshotV2 {
+    fn of(tree: &DataTree) -> SnapshotV2 {
         let mut nodes = Vec::with_capacity(tree.nodes.len());
         let mut stack = vec!["/".to_string()];
         while let Some(path) = stack.pop() {
@@ -79,19 +134,20 @@ impl SnapshotV1 {
                 cversion: n.cversion,
                 aversion: n.aversion,
                 pzxid: n.pzxid,
+                acl: n.acl.clone(),
             });
         }
-        SnapshotV1 {
+        SnapshotV2 {
             sessions: tree.sessions(),
             nodes,
         }
     }
 }
 
-impl TryFrom<SnapshotV1> for DataTree {
+impl TryFrom<SnapshotV2> for DataTree {
     type Error = TreeError;
 
-    fn try_from(snap: SnapshotV1) -> Result<DataTree, TreeError> {
+    fn try_from(snap: SnapshotV2) -> Result<DataTree, TreeError> {
         let mut tree = DataTree::empty();
         for (id, info) in snap.sessions {
             if tree.sessions.insert(id, info).is_some() {
@@ -128,6 +184,9 @@ fn check_record(tree: &DataTree, rec: &NodeRecord) -> Result<(), TreeError> {
         }
         Some(_) => {}
     }
+    if rec.acl.is_empty() {
+        return Err(corrupt(format!("node {path} without an ACL")));
+    }
     match rec.kind {
         NodeKind::Ephemeral(s) if !tree.sessions.contains_key(&s) => Err(corrupt(format!(
             "ephemeral {path} of unknown session {s:#x}"
@@ -151,6 +210,7 @@ impl NodeRecord {
         node.cversion = self.cversion;
         node.aversion = self.aversion;
         node.pzxid = self.pzxid;
+        node.acl = self.acl;
         node
     }
 }
@@ -161,10 +221,10 @@ impl DataTree {
     pub fn to_snapshot_bytes(&self) -> Vec<u8> {
         // Serialising plain data into a Vec cannot fail; an empty payload would be
         // rejected on load rather than silently accepted.
-        let payload = postcard::to_allocvec(&SnapshotV1::of(self)).unwrap_or_default();
+        let payload = postcard::to_allocvec(&SnapshotV2::of(self)).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_V1.to_le_bytes());
+        out.extend_from_slice(&FORMAT_V2.to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         out.extend_from_slice(&payload);
         out
@@ -185,14 +245,19 @@ impl DataTree {
             return Err(corrupt("bad magic"));
         }
         let version = word(4);
-        if version != FORMAT_V1 {
+        if version != FORMAT_V2 && version != FORMAT_V1 {
             return Err(corrupt(format!("unknown format version {version}")));
         }
         if crc32fast::hash(payload) != word(8) {
             return Err(corrupt("checksum mismatch"));
         }
-        let (snap, rest): (SnapshotV1, &[u8]) =
-            postcard::take_from_bytes(payload).map_err(corrupt)?;
+        let (snap, rest): (SnapshotV2, &[u8]) = if version == FORMAT_V1 {
+            let (v1, rest): (SnapshotV1, &[u8]) =
+                postcard::take_from_bytes(payload).map_err(corrupt)?;
+            (v1.into(), rest)
+        } else {
+            postcard::take_from_bytes(payload).map_err(corrupt)?
+        };
         if !rest.is_empty() {
             return Err(corrupt(format!("{} trailing bytes", rest.len())));
         }
@@ -212,6 +277,7 @@ mod tests {
             time_ms: 1000 + zxid,
             ops: vec![op],
             multi: false,
+            auth: vec![],
         };
         let r = tree.apply(zxid, &cmd, &mut Vec::new());
         assert!(
@@ -226,6 +292,7 @@ mod tests {
             data: Bytes::from(format!("data of {path}")),
             mode,
             ttl_ms,
+            acl: crate::tree::acl::open(),
         }
     }
 
@@ -353,15 +420,15 @@ mod tests {
 
     #[test]
     fn structurally_bad_payloads_are_errors_even_with_a_good_checksum() {
-        let wrap = |snap: &SnapshotV1| {
+        let wrap = |snap: &SnapshotV2| {
             let payload = postcard::to_allocvec(snap).expect("x");
             let mut out = MAGIC.to_vec();
-            out.extend_from_slice(&FORMAT_V1.to_le_bytes());
+            out.extend_from_slice(&FORMAT_V2.to_le_bytes());
             out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
             out.extend_from_slice(&payload);
             out
         };
-        let good = SnapshotV1::of(&sample());
+        let good = SnapshotV2::of(&sample());
         assert!(DataTree::from_snapshot_bytes(&wrap(&good)).is_ok());
 
         let mut no_session = good.clone();
@@ -393,5 +460,63 @@ mod tests {
         random[8..12].copy_from_slice(&crc32fast::hash(&garbage).to_le_bytes());
         random.extend_from_slice(&garbage);
         let _ = DataTree::from_snapshot_bytes(&random);
+    }
+
+    #[test]
+    fn version_1_snapshots_load_with_open_acls() {
+        let tree = sample();
+        let v2 = SnapshotV2::of(&tree);
+        let v1 = SnapshotV1 {
+            sessions: v2.sessions.clone(),
+            nodes: v2
+                .nodes
+                .iter()
+                .map(|n| NodeRecordV1 {
+                    path: n.path.clone(),
+                    data: n.data.clone(),
+                    kind: n.kind,
+                    czxid: n.czxid,
+                    mzxid: n.mzxid,
+                    ctime: n.ctime,
+                    mtime: n.mtime,
+                    version: n.version,
+                    cversion: n.cversion,
+                    aversion: n.aversion,
+                    pzxid: n.pzxid,
+                })
+                .collect(),
+        };
+        let payload = postcard::to_allocvec(&v1).expect("x");
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT_V1.to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        let loaded = DataTree::from_snapshot_bytes(&bytes).expect("v1 loads");
+        assert_same(&loaded, &tree);
+        assert_eq!(loaded.get_acl("/a").expect("a").0, acl::open().as_slice());
+    }
+
+    #[test]
+    fn acls_round_trip() {
+        let mut t = sample();
+        let mut ev = Vec::new();
+        let cmd = Command::Txn {
+            session: 0,
+            time_ms: 5,
+            ops: vec![TxnOp::SetAcl {
+                path: "/a".into(),
+                acl: vec![Acl::new(acl::perms::READ, "ip", "10.0.0.0/8")],
+                version: 0,
+            }],
+            multi: false,
+            auth: vec![],
+        };
+        t.apply(100, &cmd, &mut ev);
+        let back = DataTree::from_snapshot_bytes(&t.to_snapshot_bytes()).expect("loads");
+        assert_eq!(
+            back.get_acl("/a").expect("a").0,
+            &[Acl::new(acl::perms::READ, "ip", "10.0.0.0/8")]
+        );
+        assert_eq!(back.get_acl("/a").expect("a").1.aversion, 1);
     }
 }

@@ -17,6 +17,7 @@ pub fn create(path: &str, data: &str, mode: CreateMode) -> TxnOp {
         data: Bytes::from(data.to_string()),
         mode,
         ttl_ms: 0,
+        acl: crate::tree::acl::open(),
     }
 }
 
@@ -27,6 +28,7 @@ pub fn create_ttl(path: &str, mode: CreateMode, ttl_ms: i64) -> TxnOp {
         data: Bytes::new(),
         mode,
         ttl_ms,
+        acl: crate::tree::acl::open(),
     }
 }
 
@@ -102,6 +104,7 @@ impl Kit {
             time_ms,
             ops: vec![op],
             multi: false,
+            auth: vec![],
         }) {
             ApplyResult::Op(r) => r,
             other => panic!("{other:?}"),
@@ -126,6 +129,7 @@ impl Kit {
             time_ms,
             ops,
             multi: true,
+            auth: vec![],
         }) {
             ApplyResult::Multi(r) => r,
             other => panic!("{other:?}"),

@@ -6,6 +6,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use zk_proto::Code;
 
+use super::acl::{Acl, Id};
+
 /// Node kinds, with ZooKeeper's `CreateMode` integer values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CreateMode {
@@ -67,6 +69,9 @@ pub enum TxnOp {
         mode: CreateMode,
         /// Milliseconds, only for TTL modes (> 0).
         ttl_ms: i64,
+        /// The new node's ACL as the client sent it (validated and `auth` expanded at
+        /// apply).
+        acl: Vec<Acl>,
     },
     Delete {
         path: String,
@@ -80,6 +85,12 @@ pub enum TxnOp {
     /// Only inside a multi: fails with BadVersion / NoNode, changes nothing.
     Check {
         path: String,
+        version: i32,
+    },
+    /// Replace a node's ACL; `version` is checked against its aversion.
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
         version: i32,
     },
 }
@@ -99,6 +110,9 @@ pub enum Command {
         time_ms: i64,
         ops: Vec<TxnOp>,
         multi: bool,
+        /// The sending session's identities when it sent this (its connection's
+        /// `addauth`s and client address): what the ACL checks of apply see.
+        auth: Vec<Id>,
     },
     /// Server-initiated removal of an empty container or an expired TTL node; the
     /// conditions are checked again at apply time against `time_ms`.
@@ -193,6 +207,10 @@ pub enum OpOutput {
         stat: Stat,
     },
     Checked,
+    /// The node's Stat after a setACL.
+    AclSet {
+        stat: Stat,
+    },
 }
 
 /// What applying a [`Command`] returned: the raft `R` type.

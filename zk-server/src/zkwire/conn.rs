@@ -146,6 +146,7 @@ pub async fn serve(p: Arc<Pipeline>, stream: TcpStream, peer: SocketAddr) {
         p.clone(),
         ReceiverStream::new(rx),
         out.clone(),
+        Some(peer),
     ));
 
     // The handshake reply comes first on the outbound queue.

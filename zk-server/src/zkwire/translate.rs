@@ -7,8 +7,8 @@
 //! answer when that ping's reply comes back (auth, whoAmI, reconfig, unknown opcodes,
 //! malformed records, ACL errors).
 //!
-//! ACLs do not exist yet: every node reports `world:anyone:cdrwa`; `setACL` checks that
-//! the node exists and the version against its aversion, and changes nothing.
+//! ACLs map onto the native ones: create's ACL list, `setACL`, `getACL` and auth packets
+//! (`addauth`, xid -4) become native `CreateRequest.acl`, `SetAcl`, `GetAcl`, `AddAuth`.
 
 use bytes::Bytes;
 use zk_proto::pb::{self, request::Op as ReqOp, response::Result as R};
@@ -117,13 +117,10 @@ pub enum Reply {
     GetChildren2,
     /// `SyncResponse{path}`.
     Sync,
-    /// `GetACLResponse{[world:anyone:cdrwa], stat}` from an exists.
+    /// `GetACLResponse{acl, stat}`.
     GetAcl,
-    /// `SetACLResponse{stat}` from an exists, after checking `version` against aversion.
-    SetAcl {
-        /// The expected aversion, -1 for any.
-        version: i32,
-    },
+    /// The answer to an auth packet: header only; a refusal is AuthFailed and a close.
+    Auth,
     /// A standalone check (a one-op native multi): header only, with the op's error.
     Check,
     /// A `MultiResponse`; the opcodes of the request's ops pick each result's layout.
@@ -205,7 +202,18 @@ fn create(r: &mut Reader<'_>, opcode: i32) -> Result<Result<pb::CreateRequest, C
         data,
         mode: flags,
         ttl_ms,
+        acl: acl_to_pb(acl),
     }))
+}
+
+fn acl_to_pb(acl: Vec<Acl>) -> Vec<pb::Acl> {
+    acl.into_iter()
+        .map(|a| pb::Acl {
+            perms: a.perms,
+            scheme: a.scheme,
+            id: a.id,
+        })
+        .collect()
 }
 
 fn set_watches(r: &mut Reader<'_>, v2: bool) -> Result<pb::SetWatchesRequest, JuteError> {
@@ -361,9 +369,8 @@ fn decode_body(
         ),
         op::GET_ACL => native(
             xid,
-            ReqOp::Exists(pb::ExistsRequest {
+            ReqOp::GetAcl(pb::GetAclRequest {
                 path: r.ustring("path")?,
-                watch: false,
             }),
             Reply::GetAcl,
         ),
@@ -376,8 +383,12 @@ fn decode_body(
             } else {
                 native(
                     xid,
-                    ReqOp::Exists(pb::ExistsRequest { path, watch: false }),
-                    Reply::SetAcl { version },
+                    ReqOp::SetAcl(pb::SetAclRequest {
+                        path,
+                        acl: acl_to_pb(acl),
+                        version,
+                    }),
+                    Reply::SetData,
                 )
             }
         }
@@ -453,7 +464,14 @@ fn decode_body(
                 if !auth.contains(&entry) {
                     auth.push(entry);
                 }
-                ping(xid, Reply::Empty)
+                native(
+                    xid,
+                    ReqOp::AddAuth(pb::AddAuthRequest {
+                        scheme,
+                        auth: secret,
+                    }),
+                    Reply::Auth,
+                )
             } else {
                 tracing::info!(scheme, "auth with an unsupported scheme; closing");
                 ping(xid, Reply::AuthFailed)
@@ -518,6 +536,9 @@ pub fn encode_reply(reply: &Reply, resp: &pb::Response) -> (Bytes, After) {
     match reply {
         Reply::Fixed(code) => return (header_only(code.as_i32()), After::Continue),
         Reply::AuthFailed => return (header_only(Code::AuthFailed.as_i32()), After::Close),
+        Reply::Auth if resp.err != 0 => {
+            return (header_only(Code::AuthFailed.as_i32()), After::Close)
+        }
         Reply::Close => after = After::Close,
         Reply::Multi(_) | Reply::MultiRead
             if matches!(resp.result, Some(R::Multi(_)) | Some(R::MultiRead(_))) => {}
@@ -562,21 +583,20 @@ pub fn encode_reply(reply: &Reply, resp: &pb::Response) -> (Bytes, After) {
         (Reply::Sync, Some(R::Sync(s))) => {
             w.reply_header(xid, zxid, 0).ustring(&s.path);
         }
-        (Reply::GetAcl, Some(R::Exists(e))) => match &e.stat {
-            Some(s) => {
-                w.reply_header(xid, zxid, 0).acls(&[Acl::open()]).stat(s);
-            }
-            None => missing(&mut w),
-        },
-        (Reply::SetAcl { version }, Some(R::Exists(e))) => match &e.stat {
-            Some(s) if *version != -1 && *version != s.aversion => {
-                w.reply_header(xid, zxid, Code::BadVersion.as_i32());
-            }
-            Some(s) => {
-                w.reply_header(xid, zxid, 0).stat(s);
-            }
-            None => missing(&mut w),
-        },
+        (Reply::GetAcl, Some(R::GetAcl(g))) => {
+            let acl: Vec<Acl> = g
+                .acl
+                .iter()
+                .map(|a| Acl {
+                    perms: a.perms,
+                    scheme: a.scheme.clone(),
+                    id: a.id.clone(),
+                })
+                .collect();
+            w.reply_header(xid, zxid, 0)
+                .acls(&acl)
+                .stat(&stat_of(&g.stat));
+        }
         (Reply::Multi(codes), Some(R::Multi(m))) => {
             w.reply_header(xid, zxid, 0);
             let failed = resp.err != 0 || m.results.iter().any(|r| r.err != 0);
@@ -626,7 +646,7 @@ pub fn encode_reply(reply: &Reply, resp: &pb::Response) -> (Bytes, After) {
                 w.ustring(scheme).ustring(user);
             }
         }
-        (Reply::Empty | Reply::Close, _) => {
+        (Reply::Empty | Reply::Close | Reply::Auth, _) => {
             w.reply_header(xid, zxid, 0);
         }
         (reply, result) => {
