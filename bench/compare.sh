@@ -8,7 +8,7 @@
 #   bench/compare.sh                         # standalone
 #   TOPOLOGY=ensemble bench/compare.sh       # 3 servers each, clients spread over all
 #
-# Knobs (environment): TOPOLOGY (standalone|ensemble), WORKLOADS ("create set get mixed
+# Knobs (environment): SYSTEMS ("zk-server apache-zk": which to run), TOPOLOGY (standalone|ensemble), WORKLOADS ("create set get mixed
 # watch"), CLIENTS ("1 16 64"), INFLIGHT ("1"), DURATION (5 s per run), VALUE_SIZE (100),
 # BIN (dir with zk-server and zk-bench; default $CARGO_TARGET_DIR/release or target/release),
 # OUT (dir for results.jsonl and table.md; default a new temp dir), OUR_PORT (24181: client
@@ -18,6 +18,7 @@
 # Everything binds 127.0.0.1; every run is bounded; what this starts is stopped on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+SYSTEMS=${SYSTEMS:-zk-server apache-zk}
 TOPOLOGY=${TOPOLOGY:-standalone}
 WORKLOADS=${WORKLOADS:-create set get mixed watch}
 CLIENTS=${CLIENTS:-1 16 64}
@@ -81,6 +82,14 @@ start_ours() {
   sleep 1 # an ensemble: let the leader settle
 }
 
+# fsync_probe: the disk's durable-write floor right now (this machine is shared: it varies).
+fsync_probe() {
+  local t
+  t=$(dd if=/dev/zero of="$OUT/fsync-probe" bs=4096 count=200 oflag=dsync 2>&1 | sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p')
+  rm -f "$OUT/fsync-probe"
+  [ -z "$t" ] || echo "# fsync probe ($1): $(awk -v t="$t" 'BEGIN { printf "%.3f", t * 1000 / 200 }') ms per 4 KiB O_DSYNC write" >&2
+}
+
 # bench SERVER_NAME TARGET CONNECT: every workload x clients x inflight, JSON -> $results
 bench() {
   local name=$1 target=$2 connect=$3 w c i line
@@ -98,16 +107,23 @@ bench() {
 }
 
 echo "# $TOPOLOGY, $DURATION s per run, values of $VALUE_SIZE bytes, results in $OUT" >&2
-start_ours
-echo "# zk-server at $connect (pids ${ours[*]})" >&2
-bench zk-server native "$connect"
-bench zk-server zk "$connect"
-stop_ours
+if [[ " $SYSTEMS " == *" zk-server "* ]]; then
+  fsync_probe "before zk-server"
+  start_ours
+  echo "# zk-server at $connect (pids ${ours[*]})" >&2
+  bench zk-server native "$connect"
+  bench zk-server zk "$connect"
+  stop_ours
+fi
 
-connect=$("$here/apache-zk/start.sh" "$TOPOLOGY")
-echo "# Apache ZooKeeper at $connect" >&2
-sleep 1
-bench apache-zk zk "$connect"
-"$here/apache-zk/stop.sh" >&2
+if [[ " $SYSTEMS " == *" apache-zk "* ]]; then
+  fsync_probe "before Apache ZooKeeper"
+  connect=$("$here/apache-zk/start.sh" "$TOPOLOGY")
+  echo "# Apache ZooKeeper at $connect" >&2
+  sleep 1
+  bench apache-zk zk "$connect"
+  "$here/apache-zk/stop.sh" >&2
+fi
 
+fsync_probe "at the end"
 jq -rs -f "$here/table.jq" "$results" | tee "$OUT/table.md"
