@@ -19,6 +19,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpError {
     NoNode,
+    NotEmpty,
     Other(String),
 }
 
@@ -26,6 +27,7 @@ impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpError::NoNode => f.write_str("no node"),
+            OpError::NotEmpty => f.write_str("node has children"),
             OpError::Other(e) => f.write_str(e),
         }
     }
@@ -35,6 +37,7 @@ impl From<zk_client::Error> for OpError {
     fn from(e: zk_client::Error) -> Self {
         match e {
             zk_client::Error::NoNode { .. } => OpError::NoNode,
+            zk_client::Error::NotEmpty { .. } => OpError::NotEmpty,
             e => OpError::Other(e.to_string()),
         }
     }
@@ -44,6 +47,7 @@ impl From<zk::Error> for OpError {
     fn from(e: zk::Error) -> Self {
         match e {
             zk::Error::NoNode => OpError::NoNode,
+            zk::Error::NotEmpty => OpError::NotEmpty,
             e => OpError::Other(e.to_string()),
         }
     }
@@ -181,13 +185,17 @@ impl Conn {
         }
     }
 
-    /// Ends the session (a `zookeeper-client` session closes when its last handle drops).
+    /// Ends the session (a `zookeeper-client` session closes when its last handle drops;
+    /// one round trip first, so requests it already sent are done).
     pub async fn close(self) {
         match self {
             Conn::Native(c) => {
                 let _ = c.close().await;
             }
-            Conn::Zk(c) => drop(c),
+            Conn::Zk(c) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), c.sync("/")).await;
+                drop(c);
+            }
         }
     }
 }

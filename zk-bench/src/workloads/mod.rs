@@ -130,6 +130,18 @@ pub async fn create_many(
 /// Deletes `root` and everything under it, deepest level first, a level at a time
 /// (at most 1000 deletes in flight).
 pub async fn cleanup(client: &Conn, root: &str) -> Result<(), OpError> {
+    // A create still in flight when a run ends may land after the listing: go again.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match cleanup_once(client, root).await {
+            Err(OpError::NotEmpty) if attempt < 5 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn cleanup_once(client: &Conn, root: &str) -> Result<(), OpError> {
     let mut levels: Vec<Vec<String>> = vec![vec![root.to_string()]];
     loop {
         let mut below = Vec::new();
