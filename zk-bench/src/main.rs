@@ -2,7 +2,7 @@
 //!
 //! N clients (N sessions) each keep M requests in flight for a fixed time; every
 //! completed request's latency goes into a histogram; the merged result is printed as
-//! one JSON line. Setup creates `/bench-<pid>`, cleanup deletes it.
+//! one JSON line (with the `target`: `native` or `zk`). Setup creates `/bench-<pid>`, cleanup deletes it.
 //!
 //! Layout: `main.rs` (flags, setup, run, cleanup), `workloads/` (one file per workload,
 //! plus the shared driver in `workloads/mod.rs`), `report.rs` (histograms and JSON).
@@ -22,6 +22,11 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "zk-bench", version, about, long_about)]
 pub struct Args {
+    /// Which protocol the sessions speak: `native` (our client, zk-server only) or `zk`
+    /// (Apache ZooKeeper's client protocol through the `zookeeper-client` crate: works
+    /// against zk-server and Apache ZooKeeper alike).
+    #[arg(short = 't', long, value_enum, default_value_t = Target::Native)]
+    pub target: Target,
     /// Servers to connect to, `HOST:PORT[,HOST:PORT...]`.
     #[arg(short = 's', long, env = "ZK_SERVER", default_value = "127.0.0.1:2181")]
     pub server: String,
@@ -57,6 +62,24 @@ pub enum Workload {
     Get,
     Mixed,
     Watch,
+}
+
+/// The protocol a run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// zk-server's native protocol (`zk-client`).
+    Native,
+    /// Apache ZooKeeper's client protocol (`zookeeper-client` crate).
+    Zk,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Native => "native",
+            Target::Zk => "zk",
+        }
+    }
 }
 
 impl Workload {
@@ -106,6 +129,7 @@ async fn run(args: Args) -> Result<String, String> {
         return Err("--duration must be positive".into());
     }
     let plan = workloads::Plan {
+        target: args.target,
         server: args.server.clone(),
         clients: args.clients as usize,
         inflight: args.inflight as usize,
@@ -115,14 +139,14 @@ async fn run(args: Args) -> Result<String, String> {
         duration,
         root: format!("/bench-{}", std::process::id()),
     };
-    let admin = workloads::connect(&plan.server).await?;
+    let admin = workloads::connect(plan.target, &plan.server).await?;
     let result = async {
         workloads::setup_root(&admin, &plan).await?;
         workloads::run(args.workload, &admin, &plan).await
     }
     .await;
     let cleanup = workloads::cleanup(&admin, &plan.root).await;
-    let _ = admin.close().await;
+    admin.close().await;
     let stats = result?;
     if let Err(e) = cleanup {
         eprintln!("warning: cleanup of {} failed: {e}", plan.root);

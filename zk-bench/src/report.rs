@@ -69,10 +69,11 @@ struct Report {
     p999_us: u64,
     max_us: u64,
     errors: u64,
+    target: &'static str,
 }
 
 /// The result line: `{"workload","clients","inflight","duration_s","value_size","ops",
-/// "ops_per_sec","p50_us","p99_us","p999_us","max_us","errors"}`.
+/// "ops_per_sec","p50_us","p99_us","p999_us","max_us","errors","target"}`.
 pub fn json_line(args: &Args, stats: &Stats) -> String {
     let h = &stats.latency_us;
     let (p50_us, p99_us, p999_us, max_us) = if h.is_empty() {
@@ -103,6 +104,7 @@ pub fn json_line(args: &Args, stats: &Stats) -> String {
         p999_us,
         max_us,
         errors: stats.errors,
+        target: args.target.name(),
     };
     serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
@@ -137,6 +139,7 @@ mod tests {
         assert_eq!(line["ops"], 100);
         assert_eq!(line["ops_per_sec"], 50.0);
         assert_eq!(line["errors"], 2);
+        assert_eq!(line["target"], "native");
         assert!(line["max_us"].as_u64().expect("max") >= 49_000);
         let p50 = line["p50_us"].as_u64().expect("p50");
         assert!((490..=510).contains(&p50), "{p50}");

@@ -1,5 +1,5 @@
 //! Runs the real `zk-bench` binary briefly against a real in-process server, once per
-//! workload, and checks the JSON line and that the bench root is cleaned up.
+//! workload and target (native protocol, ZooKeeper protocol), and checks the JSON line and that the bench root is cleaned up.
 
 use std::time::Duration;
 
@@ -9,12 +9,12 @@ use tokio::time::timeout;
 use zk_client::Client;
 use zk_server::testing::TestServer;
 
-async fn bench(addr: &str, workload: &str) -> Value {
+async fn bench(addr: &str, target: &str, workload: &str) -> Value {
     let out = timeout(
         Duration::from_secs(60),
         Command::new(env!("CARGO_BIN_EXE_zk-bench"))
             .env_remove("ZK_SERVER")
-            .args(["--server", addr, "--workload", workload])
+            .args(["--server", addr, "--target", target, "--workload", workload])
             .args(["--clients", "2", "--inflight", "4", "--duration", "1"])
             .args(["--warmup", "0.2", "--keys", "20", "--value-size", "16"])
             .kill_on_drop(true)
@@ -34,8 +34,13 @@ async fn bench(addr: &str, workload: &str) -> Value {
 async fn every_workload_reports_one_json_line_and_cleans_up() {
     let server = TestServer::start().await.expect("server starts");
     let addr = server.connect_string();
-    for workload in ["create", "set", "get", "mixed", "watch"] {
-        let r = bench(&addr, workload).await;
+    for (target, workload) in ["native", "zk"].into_iter().flat_map(|t| {
+        ["create", "set", "get", "mixed", "watch"]
+            .into_iter()
+            .map(move |w| (t, w))
+    }) {
+        let r = bench(&addr, target, workload).await;
+        assert_eq!(r["target"], target);
         assert_eq!(r["workload"], workload);
         assert_eq!(r["clients"], 2);
         assert_eq!(r["inflight"], 4);

@@ -9,25 +9,51 @@
 //! cargo build --release -p zk-server -p zk-bench
 //! ./target/release/zk-failover --trials 20
 //! ```
+//!
+//! `--system apache-zk` measures Apache ZooKeeper 3.8's ensemble the same way (started and
+//! stopped with `bench/apache-zk/start.sh` / `stop.sh`, kill -9 of the server whose
+//! `srvr` says `Mode: leader`, writes through the `zookeeper-client` crate):
+//!
+//! ```sh
+//! ./target/release/zk-failover --system apache-zk --trials 20
+//! ```
 
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_client::{Client, CreateOptions};
+use zookeeper_client as zk;
+
+/// Which ensemble to fail over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum System {
+    /// Three `zk-server` processes.
+    ZkServer,
+    /// Three Apache ZooKeeper 3.8 servers (Debian's package), via `bench/apache-zk/`.
+    ApacheZk,
+}
 
 /// Leader failover benchmark (kill -9 of the leader -> next acknowledged write).
 #[derive(Debug, Parser)]
 #[command(name = "zk-failover", version, about)]
 struct Args {
+    /// The ensemble to measure.
+    #[arg(long, value_enum, default_value_t = System::ZkServer)]
+    system: System,
+    /// `--system apache-zk`: the directory with start.sh / stop.sh.
+    #[arg(long, default_value = "bench/apache-zk")]
+    apache_scripts: PathBuf,
     /// Number of kill -9 trials.
     #[arg(long, default_value_t = 20)]
     trials: u32,
     /// The zk-server binary [default: next to this one].
     #[arg(long)]
     server_bin: Option<PathBuf>,
-    /// Server i uses client port P+i, peer port P+100+i, admin port P+200+i.
+    /// Server i uses client port P+i, peer port P+100+i, admin port P+200+i (Apache
+    /// ZooKeeper: client port P+300+i, quorum port P+400+i, election port P+500+i).
     #[arg(long, default_value_t = 27000)]
     base_port: u16,
     /// Where the servers keep their data (removed first).
@@ -142,7 +168,7 @@ async fn leader_index(e: &Ensemble) -> Option<usize> {
     None
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run_zk_server(args: Args) -> Result<Vec<f64>, String> {
     let bin = match &args.server_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()
@@ -217,16 +243,206 @@ async fn run(args: Args) -> Result<(), String> {
         };
         let ms = elapsed.as_secs_f64() * 1000.0;
         println!(
-            r#"{{"trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#,
+            r#"{{"system":"zk-server","trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#,
             leader + 1
         );
         samples.push(ms);
         let _ = client.close().await;
         e.spawn(leader)?;
     }
+    Ok(samples)
+}
+
+/// Apache ZooKeeper's 3-server ensemble, driven by `bench/apache-zk/` scripts; stopped
+/// on drop.
+struct Apache {
+    scripts: PathBuf,
+    dir: PathBuf,
+    base_port: u16,
+}
+
+impl Apache {
+    fn client_port(&self, i: usize) -> usize {
+        self.base_port as usize + 300 + i
+    }
+
+    fn client_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.client_port(i))
+    }
+
+    fn script(&self, name: &str) -> Command {
+        let mut c = Command::new(self.scripts.join(name));
+        c.env("ZK_BENCH_DIR", &self.dir)
+            .env("ZK_CLIENT_PORT", self.client_port(0).to_string())
+            .env(
+                "ZK_QUORUM_PORT",
+                (self.base_port as usize + 400).to_string(),
+            )
+            .env(
+                "ZK_ELECTION_PORT",
+                (self.base_port as usize + 500).to_string(),
+            )
+            .stdout(Stdio::null());
+        c
+    }
+
+    fn run_script(&self, name: &str, args: &[&str]) -> Result<(), String> {
+        let status = self
+            .script(name)
+            .args(args)
+            .status()
+            .map_err(|e| format!("cannot run {name}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{name} {args:?} failed: {status}"))
+        }
+    }
+
+    /// kill -9 of server `i` (0-based), by its pid file.
+    fn kill9(&self, i: usize) -> Result<(), String> {
+        let pid_file = self.dir.join(format!("zk{}.pid", i + 1));
+        let pid = std::fs::read_to_string(&pid_file)
+            .map_err(|e| format!("{}: {e}", pid_file.display()))?;
+        let status = Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        let _ = std::fs::remove_file(&pid_file);
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -9 {} failed", pid.trim()))
+        }
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let _ = self.script("stop.sh").stderr(Stdio::null()).status();
+    }
+}
+
+/// The `Mode:` line of the `srvr` four-letter word, if the server answers within 2 s.
+async fn srvr_mode(addr: &str) -> Option<String> {
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"srvr").await.ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_string)
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The leader's index once all three serve (one leader, two followers).
+async fn apache_leader(a: &Apache) -> Option<usize> {
+    let mut leader = None;
+    for i in 0..3 {
+        match srvr_mode(&a.client_addr(i)).await.as_deref() {
+            Some("leader") if leader.is_none() => leader = Some(i),
+            Some("follower") => {}
+            _ => return None,
+        }
+    }
+    leader
+}
+
+async fn run_apache(args: Args) -> Result<Vec<f64>, String> {
+    let _ = std::fs::remove_dir_all(&args.data_dir);
+    let a = Apache {
+        scripts: args.apache_scripts.clone(),
+        dir: args.data_dir.join("apache-zk"),
+        base_port: args.base_port,
+    };
+    a.run_script("start.sh", &["ensemble"])?;
+    let mut samples = Vec::new();
+    for trial in 0..args.trials {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let leader = loop {
+            if let Some(l) = apache_leader(&a).await {
+                break l;
+            }
+            if Instant::now() > deadline {
+                return Err("the Apache ZooKeeper ensemble did not become healthy".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let survivors: Vec<String> = (0..3)
+            .filter(|k| *k != leader)
+            .map(|k| a.client_addr(k))
+            .collect();
+        let client = tokio::time::timeout(
+            Duration::from_secs(15),
+            zk::Client::connector()
+                .with_session_timeout(Duration::from_secs(10))
+                .connect(&survivors.join(",")),
+        )
+        .await
+        .map_err(|_| "connect: timed out".to_string())?
+        .map_err(|err| format!("connect: {err}"))?;
+        let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        client
+            .create(&format!("/warm-{trial}"), b"", &persistent)
+            .await
+            .map_err(|err| format!("warm-up write: {err}"))?;
+        let t0 = Instant::now();
+        a.kill9(leader)?;
+        let mut attempt = 0u64;
+        let elapsed = loop {
+            attempt += 1;
+            let path = format!("/after-{trial}-{attempt}");
+            match tokio::time::timeout(
+                Duration::from_secs(2),
+                client.create(&path, b"", &persistent),
+            )
+            .await
+            {
+                Ok(Ok(_)) => break t0.elapsed(),
+                other => {
+                    if std::env::var_os("ZK_FAILOVER_TRACE").is_some() {
+                        eprintln!(
+                            "{:>7.1} ms attempt {attempt}: {other:?}",
+                            t0.elapsed().as_secs_f64() * 1000.0
+                        );
+                    }
+                    if t0.elapsed() > Duration::from_secs(60) {
+                        return Err(format!("trial {trial}: no write acknowledged within 60 s"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        };
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        println!(
+            r#"{{"system":"apache-zk","trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#,
+            leader + 1
+        );
+        samples.push(ms);
+        drop(client);
+        a.run_script("start.sh", &["node", &(leader + 1).to_string()])?;
+    }
+    Ok(samples)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let system = args.system;
+    let mut samples = match system {
+        System::ZkServer => run_zk_server(args).await?,
+        System::ApacheZk => run_apache(args).await?,
+    };
     samples.sort_by(|a, b| a.total_cmp(b));
+    let name = match system {
+        System::ZkServer => "zk-server",
+        System::ApacheZk => "apache-zk",
+    };
     println!(
-        r#"{{"summary":"failover","trials":{},"p50_ms":{:.1},"p99_ms":{:.1},"max_ms":{:.1},"min_ms":{:.1}}}"#,
+        r#"{{"summary":"failover","system":"{name}","trials":{},"p50_ms":{:.1},"p99_ms":{:.1},"max_ms":{:.1},"min_ms":{:.1}}}"#,
         samples.len(),
         percentile(&samples, 50.0),
         percentile(&samples, 99.0),

@@ -3,17 +3,15 @@
 
 use bytes::Bytes;
 use futures::future::join_all;
-use zk_client::CreateOptions;
 
 use super::{connect_all, drive, merge_all, Plan, Window};
 use crate::report::Stats;
 
 pub async fn run(plan: &Plan) -> Result<Stats, String> {
-    let clients = connect_all(&plan.server, plan.clients).await?;
-    let persistent = &CreateOptions::persistent();
+    let clients = connect_all(plan, plan.clients).await?;
     for (c, client) in clients.iter().enumerate() {
         client
-            .create(&format!("{}/c{c}", plan.root), Bytes::new(), persistent)
+            .create(&format!("{}/c{c}", plan.root), &Bytes::new())
             .await
             .map_err(|e| format!("setup: {e}"))?;
     }
@@ -25,10 +23,10 @@ pub async fn run(plan: &Plan) -> Result<Stats, String> {
         drive(window, plan.inflight, move |i| {
             let path = format!("{dir}/n{i}");
             let value = value.clone();
-            async move { client.create(&path, value, persistent).await.map(|_| ()) }
+            async move { client.create(&path, &value).await }
         })
     });
     let stats = join_all(runs).await;
-    super::close_all(&clients).await;
+    super::close_all(clients).await;
     Ok(merge_all(&stats))
 }

@@ -11,11 +11,7 @@ pub fn key(plan: &Plan, n: usize) -> String {
     format!("{}/k{n:07}", plan.root)
 }
 
-pub async fn run(
-    workload: Workload,
-    admin: &zk_client::Client,
-    plan: &Plan,
-) -> Result<Stats, String> {
+pub async fn run(workload: Workload, admin: &super::Conn, plan: &Plan) -> Result<Stats, String> {
     create_many(
         admin,
         (0..plan.keys).map(|n| key(plan, n)),
@@ -24,7 +20,7 @@ pub async fn run(
     )
     .await?;
     let keys: Vec<String> = (0..plan.keys).map(|n| key(plan, n)).collect();
-    let clients = connect_all(&plan.server, plan.clients).await?;
+    let clients = connect_all(plan, plan.clients).await?;
     let value = plan.value();
     let window = Window::starting_now(plan);
     let runs = clients.iter().enumerate().map(|(c, client)| {
@@ -41,14 +37,14 @@ pub async fn run(
             let value = value.clone();
             async move {
                 if write {
-                    client.set_data(&path, value, None).await.map(|_| ())
+                    client.set(&path, &value).await
                 } else {
-                    client.get_data(&path).await.map(|_| ())
+                    client.get(&path).await
                 }
             }
         })
     });
     let stats = join_all(runs).await;
-    super::close_all(&clients).await;
+    super::close_all(clients).await;
     Ok(merge_all(&stats))
 }

@@ -1,6 +1,7 @@
 //! The workloads and what they share: the plan, connecting, setup and cleanup of the
 //! bench root, and [`drive`], the loop that keeps M requests in flight.
 
+mod conn;
 mod create;
 mod keyed;
 mod watch;
@@ -12,14 +13,17 @@ use bytes::Bytes;
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
-use zk_client::{Client, CreateOptions, Error};
+
+pub use conn::{Conn, OpError};
 
 use crate::report::Stats;
-use crate::Workload;
+use crate::{Target, Workload};
 
 /// Everything a workload needs to know.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Which protocol the sessions speak.
+    pub target: Target,
     pub server: String,
     pub clients: usize,
     pub inflight: usize,
@@ -62,40 +66,32 @@ impl Window {
     }
 }
 
-pub async fn connect(server: &str) -> Result<Client, String> {
-    let connect = Client::builder()
-        .servers(server)
-        .connect_timeout(Duration::from_secs(10))
-        .connect();
-    match tokio::time::timeout(Duration::from_secs(11), connect).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(format!("cannot connect to {server}: {e}")),
-        Err(_) => Err(format!("cannot connect to {server}: timed out")),
-    }
+pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
+    Conn::connect(target, server).await
 }
 
 /// One session per client, connected concurrently.
-pub async fn connect_all(server: &str, n: usize) -> Result<Vec<Client>, String> {
-    join_all((0..n).map(|_| connect(server)))
+pub async fn connect_all(plan: &Plan, n: usize) -> Result<Vec<Conn>, String> {
+    join_all((0..n).map(|_| connect(plan.target, &plan.server)))
         .await
         .into_iter()
         .collect()
 }
 
 /// Closes the sessions (concurrently); closing never fails in a way that matters here.
-pub async fn close_all(clients: &[Client]) {
-    join_all(clients.iter().map(|c| c.close())).await;
+pub async fn close_all(clients: Vec<Conn>) {
+    join_all(clients.into_iter().map(Conn::close)).await;
 }
 
-pub async fn setup_root(admin: &Client, plan: &Plan) -> Result<(), String> {
+pub async fn setup_root(admin: &Conn, plan: &Plan) -> Result<(), String> {
     admin
-        .create(&plan.root, Bytes::new(), &CreateOptions::persistent())
+        .create(&plan.root, &Bytes::new())
         .await
         .map_err(|e| format!("setup: {e}"))?;
     Ok(())
 }
 
-pub async fn run(workload: Workload, admin: &Client, plan: &Plan) -> Result<Stats, String> {
+pub async fn run(workload: Workload, admin: &Conn, plan: &Plan) -> Result<Stats, String> {
     match workload {
         Workload::Create => create::run(plan).await,
         Workload::Set | Workload::Get | Workload::Mixed => keyed::run(workload, admin, plan).await,
@@ -105,12 +101,11 @@ pub async fn run(workload: Workload, admin: &Client, plan: &Plan) -> Result<Stat
 
 /// Creates `paths` with `data`, at most `window` creates in flight.
 pub async fn create_many(
-    client: &Client,
+    client: &Conn,
     paths: impl IntoIterator<Item = String>,
     data: Bytes,
     window: usize,
 ) -> Result<(), String> {
-    let options = &CreateOptions::persistent();
     let mut pending = FuturesUnordered::new();
     for path in paths {
         if pending.len() >= window {
@@ -118,12 +113,11 @@ pub async fn create_many(
                 r?;
             }
         }
-        let data = data.clone();
+        let data = &data;
         pending.push(async move {
             client
-                .create(&path, data, options)
+                .create(&path, data)
                 .await
-                .map(|_| ())
                 .map_err(|e| format!("setup: {e}"))
         });
     }
@@ -135,7 +129,19 @@ pub async fn create_many(
 
 /// Deletes `root` and everything under it, deepest level first, a level at a time
 /// (at most 1000 deletes in flight).
-pub async fn cleanup(client: &Client, root: &str) -> Result<(), Error> {
+pub async fn cleanup(client: &Conn, root: &str) -> Result<(), OpError> {
+    // A create still in flight when a run ends may land after the listing: go again.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match cleanup_once(client, root).await {
+            Err(OpError::NotEmpty) if attempt < 5 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn cleanup_once(client: &Conn, root: &str) -> Result<(), OpError> {
     let mut levels: Vec<Vec<String>> = vec![vec![root.to_string()]];
     loop {
         let mut below = Vec::new();
@@ -143,13 +149,11 @@ pub async fn cleanup(client: &Client, root: &str) -> Result<(), Error> {
         for chunk in last.chunks(1000) {
             for (parent, r) in chunk
                 .iter()
-                .zip(join_all(chunk.iter().map(|p| client.get_children(p))).await)
+                .zip(join_all(chunk.iter().map(|p| client.children(p))).await)
             {
                 match r {
-                    Ok((kids, _)) => {
-                        below.extend(kids.into_iter().map(|k| format!("{parent}/{k}")))
-                    }
-                    Err(Error::NoNode { .. }) => {}
+                    Ok(kids) => below.extend(kids.into_iter().map(|k| format!("{parent}/{k}"))),
+                    Err(OpError::NoNode) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -161,9 +165,9 @@ pub async fn cleanup(client: &Client, root: &str) -> Result<(), Error> {
     }
     for level in levels.iter().rev() {
         for chunk in level.chunks(1000) {
-            for r in join_all(chunk.iter().map(|p| client.delete(p, None))).await {
+            for r in join_all(chunk.iter().map(|p| client.delete(p))).await {
                 match r {
-                    Ok(()) | Err(Error::NoNode { .. }) => {}
+                    Ok(()) | Err(OpError::NoNode) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -175,10 +179,10 @@ pub async fn cleanup(client: &Client, root: &str) -> Result<(), Error> {
 /// Keeps `inflight` requests going until the window ends. `op(i)` makes the i-th
 /// request of this client. Requests that started before the measured window, and
 /// everything after its end, are not counted.
-pub async fn drive<F, Fut>(window: Window, inflight: usize, mut op: F) -> Stats
+pub async fn drive<F, Fut, E>(window: Window, inflight: usize, mut op: F) -> Stats
 where
     F: FnMut(u64) -> Fut,
-    Fut: Future<Output = Result<(), Error>>,
+    Fut: Future<Output = Result<(), E>>,
 {
     let mut stats = Stats::new();
     let mut pending = FuturesUnordered::new();
@@ -268,6 +272,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn drive_keeps_m_in_flight_and_stops_at_the_deadline() {
         let plan = Plan {
+            target: Target::Native,
             server: String::new(),
             clients: 1,
             inflight: 4,
@@ -281,7 +286,7 @@ mod tests {
         let stats = drive(window, 4, |i| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
             if i % 10 == 9 {
-                Err(Error::Closed)
+                Err(OpError::Other("closed".into()))
             } else {
                 Ok(())
             }

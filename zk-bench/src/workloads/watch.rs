@@ -12,9 +12,8 @@ use futures::stream::{select_all, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use zk_client::{Client, EventType};
 
-use super::{connect_all, create_many, Plan, Window};
+use super::{connect_all, create_many, Conn, Plan, Window};
 use crate::report::Stats;
 
 /// One watched node's current write.
@@ -24,21 +23,18 @@ struct Slot {
     all_seen: Notify,
 }
 
-pub async fn run(admin: &Client, plan: &Plan) -> Result<Stats, String> {
+pub async fn run(admin: &Conn, plan: &Plan) -> Result<Stats, String> {
     let nodes: Vec<String> = (0..plan.inflight)
         .map(|j| format!("{}/w{j}", plan.root))
         .collect();
     create_many(admin, nodes.iter().cloned(), plan.value(), 256).await?;
-    let watchers = connect_all(&plan.server, plan.clients).await?;
+    let watchers = connect_all(plan, plan.clients).await?;
     let mut streams = Vec::new();
     for client in &watchers {
         let mut per_node = Vec::new();
         for (j, node) in nodes.iter().enumerate() {
-            let w = client
-                .watch(node, false)
-                .await
-                .map_err(|e| format!("setup: {e}"))?;
-            per_node.push(w.map(move |event| (j, event)));
+            let w = client.watch_data(node).await?;
+            per_node.push(w.map(move |()| j));
         }
         streams.push(select_all(per_node));
     }
@@ -64,10 +60,7 @@ pub async fn run(admin: &Client, plan: &Plan) -> Result<Stats, String> {
                     next = events.next() => next,
                     _ = &mut end => break,
                 };
-                let Some((j, event)) = next else { break };
-                if event.event_type != EventType::NodeDataChanged {
-                    continue;
-                }
+                let Some(j) = next else { break };
                 let now = Instant::now();
                 let slot = &slots[j];
                 let mut current = slot.current.lock();
@@ -95,7 +88,7 @@ pub async fn run(admin: &Client, plan: &Plan) -> Result<Stats, String> {
             while Instant::now() < window.end {
                 let start = Instant::now();
                 *slot.current.lock() = (start, watchers);
-                if admin.set_data(node, value.clone(), None).await.is_err() {
+                if admin.set(node, &value).await.is_err() {
                     errors += 1;
                     slot.current.lock().1 = 0;
                     continue;
@@ -125,7 +118,7 @@ pub async fn run(admin: &Client, plan: &Plan) -> Result<Stats, String> {
 
     let (per_watcher, writer_errors) =
         futures::join!(join_all(watcher_runs), join_all(writer_runs));
-    super::close_all(&watchers).await;
+    super::close_all(watchers).await;
     let mut total = super::merge_all(&per_watcher);
     total.errors += writer_errors.iter().sum::<u64>();
     Ok(total)
