@@ -216,31 +216,16 @@ async fn run_zk_server(args: Args) -> Result<Vec<f64>, String> {
             .map_err(|err| format!("warm-up write: {err}"))?;
         let t0 = Instant::now();
         e.kill(leader);
-        let mut attempt = 0u64;
-        let elapsed = loop {
-            attempt += 1;
-            let path = format!("/after-{trial}-{attempt}");
-            match tokio::time::timeout(
-                Duration::from_secs(2),
-                client.create(&path, "", &CreateOptions::persistent()),
-            )
-            .await
-            {
-                Ok(Ok(_)) => break t0.elapsed(),
-                other => {
-                    if std::env::var_os("ZK_FAILOVER_TRACE").is_some() {
-                        eprintln!(
-                            "{:>7.1} ms attempt {attempt}: {other:?}",
-                            t0.elapsed().as_secs_f64() * 1000.0
-                        );
-                    }
-                    if t0.elapsed() > Duration::from_secs(60) {
-                        return Err(format!("trial {trial}: no write acknowledged within 60 s"));
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+        let (elapsed, attempt) = first_acknowledged_write(trial, t0, |path| {
+            let client = &client;
+            async move {
+                client
+                    .create(&path, "", &CreateOptions::persistent())
+                    .await
+                    .map(|_| ())
             }
-        };
+        })
+        .await?;
         let ms = elapsed.as_secs_f64() * 1000.0;
         println!(
             r#"{{"system":"zk-server","trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#,
@@ -393,31 +378,11 @@ async fn run_apache(args: Args) -> Result<Vec<f64>, String> {
             .map_err(|err| format!("warm-up write: {err}"))?;
         let t0 = Instant::now();
         a.kill9(leader)?;
-        let mut attempt = 0u64;
-        let elapsed = loop {
-            attempt += 1;
-            let path = format!("/after-{trial}-{attempt}");
-            match tokio::time::timeout(
-                Duration::from_secs(2),
-                client.create(&path, b"", &persistent),
-            )
-            .await
-            {
-                Ok(Ok(_)) => break t0.elapsed(),
-                other => {
-                    if std::env::var_os("ZK_FAILOVER_TRACE").is_some() {
-                        eprintln!(
-                            "{:>7.1} ms attempt {attempt}: {other:?}",
-                            t0.elapsed().as_secs_f64() * 1000.0
-                        );
-                    }
-                    if t0.elapsed() > Duration::from_secs(60) {
-                        return Err(format!("trial {trial}: no write acknowledged within 60 s"));
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-        };
+        let (elapsed, attempt) = first_acknowledged_write(trial, t0, |path| {
+            let (client, persistent) = (&client, &persistent);
+            async move { client.create(&path, b"", persistent).await.map(|_| ()) }
+        })
+        .await?;
         let ms = elapsed.as_secs_f64() * 1000.0;
         println!(
             r#"{{"system":"apache-zk","trial":{trial},"killed":{},"failover_ms":{ms:.1},"attempts":{attempt}}}"#,
@@ -450,6 +415,40 @@ async fn run(args: Args) -> Result<(), String> {
         samples.first().copied().unwrap_or(0.0),
     );
     Ok(())
+}
+
+/// Retries a create every 2 ms (each bounded to 2 s) until one is acknowledged; returns
+/// the time since `t0` and the number of attempts. `ZK_FAILOVER_TRACE` prints failures.
+async fn first_acknowledged_write<F, Fut, E>(
+    trial: u32,
+    t0: Instant,
+    mut write: F,
+) -> Result<(Duration, u64), String>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Debug,
+{
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        let path = format!("/after-{trial}-{attempt}");
+        match tokio::time::timeout(Duration::from_secs(2), write(path)).await {
+            Ok(Ok(())) => return Ok((t0.elapsed(), attempt)),
+            other => {
+                if std::env::var_os("ZK_FAILOVER_TRACE").is_some() {
+                    eprintln!(
+                        "{:>7.1} ms attempt {attempt}: {other:?}",
+                        t0.elapsed().as_secs_f64() * 1000.0
+                    );
+                }
+                if t0.elapsed() > Duration::from_secs(60) {
+                    return Err(format!("trial {trial}: no write acknowledged within 60 s"));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
