@@ -338,6 +338,25 @@ async fn membership_grows_shrinks_and_promotes_under_load() {
                 .unwrap_or(false)
         })
         .await;
+        // Bad input changes nothing: a dead address, or an address of another server.
+        let dead = format!(
+            "127.0.0.1:{}",
+            zk_server::testing::free_port().expect("port")
+        );
+        let e = admin
+            .add_voter(9, &dead)
+            .await
+            .expect_err("nobody answers there");
+        assert_eq!(e.code(), zk_client::Code::BadArguments);
+        assert!(e.to_string().contains("does not answer"), "{e}");
+        let e = admin
+            .add_voter(9, &c.peer_addr(n4))
+            .await
+            .expect_err("that is server 4");
+        assert_eq!(e.code(), zk_client::Code::BadArguments);
+        assert!(e.to_string().contains("server 4"), "{e}");
+        let s = admin.cluster_status().await.expect("status");
+        assert!(s.members.iter().all(|m| m.id != 9), "{s:?}");
         // ...and are promoted: 3 -> 5 voters.
         admin
             .add_voter(4, &c.peer_addr(n4))

@@ -1,9 +1,12 @@
 //! `zk-server`: a ZooKeeper-class coordination server on openraft.
 //!
-//! Crate map (see `shared/DESIGN.md`):
-//! - [`run`] / [`start`]: start one node exactly as the `zk-server` binary does.
+//! Crate map (see `shared/DESIGN.md`; where this code departs from it, and why:
+//! `docs/design-decisions.md`):
+//! - [`run`] / [`start`]: start one node exactly as the `zk-server` binary does;
+//!   [`node`] assembles it and runs the leader's duties (expiry, reaping, serving gate,
+//!   failover watchdog); [`state`]: what apply and sessions share.
 //! - [`config`]: flags, TOML file, defaults; [`ensemble`]: local multi-node configs.
-//! - [`tree`]: the replicated znode tree and sessions table (pure, deterministic).
+//! - [`tree`]: the replicated znode tree, ACLs and sessions table (pure, deterministic).
 //! - [`raft`]: openraft glue: type config, log store, state machine, peer network.
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
 //! - [`pipeline`]: prep -> submit (raft) / read (local) -> reply.

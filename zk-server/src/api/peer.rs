@@ -176,7 +176,7 @@ pub async fn membership(p: &Pipeline, change: MembershipChange) -> Result<(), Pe
             ))
         }
         MembershipChange::AddObserver { id, peer_addr } => {
-            let node = member_for(p, &peer_addr).await;
+            let node = member_for(p, id, &peer_addr).await?;
             p.raft
                 .add_learner(id, node, true)
                 .await
@@ -187,7 +187,7 @@ pub async fn membership(p: &Pipeline, change: MembershipChange) -> Result<(), Pe
             let m = p.raft.metrics().borrow().clone();
             let known = m.membership_config.membership().get_node(&id).is_some();
             if !known {
-                let node = member_for(p, &peer_addr).await;
+                let node = member_for(p, id, &peer_addr).await?;
                 p.raft
                     .add_learner(id, node, true)
                     .await
@@ -224,17 +224,31 @@ pub async fn membership(p: &Pipeline, change: MembershipChange) -> Result<(), Pe
     }
 }
 
-/// The member record for a server at `peer_addr`, with its client address if it answers.
-async fn member_for(p: &Pipeline, peer_addr: &str) -> Member {
-    let client_addr = match p
+/// The member record for server `id` at `peer_addr`: it must answer there (a membership
+/// change to a dead or wrong address is refused instead of stalling replication).
+async fn member_for(p: &Pipeline, id: NodeId, peer_addr: &str) -> Result<Member, PeerFailure> {
+    match p
         .peers
         .call(peer_addr, &PeerRequest::Status, Duration::from_secs(2))
         .await
     {
-        Ok(PeerReply::Status(s)) => s.client_addr,
-        _ => String::new(),
-    };
-    Member::new(peer_addr, client_addr)
+        Ok(PeerReply::Status(s)) if s.id == id => Ok(Member::new(peer_addr, s.client_addr)),
+        Ok(PeerReply::Status(s)) => Err(failure(
+            Code::BadArguments,
+            format!(
+                "the server at {peer_addr} is server {}, not server {id}",
+                s.id
+            ),
+        )),
+        Ok(other) => Err(failure(
+            Code::SystemError,
+            format!("unexpected reply from {peer_addr}: {other:?}"),
+        )),
+        Err(e) => Err(failure(
+            Code::BadArguments,
+            format!("server {id} does not answer at {peer_addr} (start it first): {e}"),
+        )),
+    }
 }
 
 /// Statuses of every member (this node's own without a call), in id order. Members
