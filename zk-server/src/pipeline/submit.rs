@@ -115,7 +115,7 @@ fn weight(cmd: &Command) -> usize {
     }
 }
 
-/// The current leader and its address, waiting up to [`LEADER_WAIT`] for one.
+/// The current leader and its address, waiting up to `LEADER_WAIT` (3 s) for one.
 pub async fn leader(raft: &Raft) -> Option<(NodeId, Member)> {
     let mut metrics = raft.metrics();
     let deadline = tokio::time::Instant::now() + LEADER_WAIT;

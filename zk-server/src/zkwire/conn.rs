@@ -3,7 +3,7 @@
 //!
 //! - The reader half decodes each frame into a native request (same xid) and feeds it
 //!   to [`crate::session::conn::serve`] through a channel; before that it queues the
-//!   request's [`Pending`] entry (how to encode its reply) for the writer.
+//!   request's `Pending` entry (how to encode its reply) for the writer.
 //! - The writer half reads the session's ordered outbound queue (replies and watch
 //!   events, already in ZooKeeper's order) and encodes each message. Replies come back
 //!   in request order, so the pending entries are consumed front to back.
