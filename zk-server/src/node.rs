@@ -467,7 +467,7 @@ async fn watch_leader_process(p: Arc<Pipeline>) {
         let silent = p
             .shared
             .last_leader_contact()
-            .is_none_or(|t| t.elapsed() > heartbeat * 2);
+            .is_none_or(|t| t.elapsed() > heartbeat);
         if !silent {
             continue;
         }
@@ -537,50 +537,169 @@ async fn watch_leader_process(p: Arc<Pipeline>) {
             "the leader's process is gone; starting an election now"
         );
         let step = (heartbeat / 5).max(Duration::from_millis(5));
+        let dead_term = m.current_term;
         let new_leader = |p: &Pipeline| {
             let now = p.raft.metrics().borrow().clone();
             now.state == ServerState::Leader || now.current_leader.is_some_and(|l| l != leader)
         };
         if rank == 0 {
-            // Keep asking, each time with a higher term, until the others have become
-            // candidates themselves (they detect the death a little later) and grant;
-            // stop as soon as anyone leads (asking again would depose a fresh leader).
-            let give_up =
-                tokio::time::Instant::now() + Duration::from_millis(p.config.election_timeout_ms.1);
+            // Ask, and wait for the round's answers before asking again with a higher
+            // term: answers to an older term are discarded, so re-asking faster than a
+            // vote round trip (two vote fsyncs on a loaded disk) never wins. Before each
+            // round, look at the others afresh (our own metrics lag while our raft core
+            // waits on the disk): never ask again once anyone leads or holds our vote
+            // for a newer term (that would depose it), and hand over to a survivor whose
+            // log got ahead of ours (it won a round and appended; we can no longer win).
+            let give_up = tokio::time::Instant::now()
+                + Duration::from_millis(p.config.election_timeout_ms.1 * 2);
             while tokio::time::Instant::now() < give_up && !new_leader(&p) {
-                let _ = p.raft.trigger().elect().await;
-                tokio::time::sleep(step).await;
-                if new_leader(&p) || someone_else_leads(&p, &others, leader, heartbeat).await {
-                    break;
+                if voted_for_another(&p, dead_term)
+                    && await_round(&p, leader, dead_term, heartbeat).await
+                {
+                    continue;
                 }
+                match survey(&p, &others, leader, dead_term, heartbeat).await {
+                    Survey::Led => break,
+                    Survey::Ahead(addr) => {
+                        tracing::info!(%addr, "a survivor's log is ahead of ours; asking it to campaign");
+                        let _ = p.peers.call(&addr, &PeerRequest::Campaign, heartbeat).await;
+                        break;
+                    }
+                    // The other holds a vote for us: our answer is on its way (a slow
+                    // disk delays it); asking again would only discard it.
+                    Survey::GrantedUs => {
+                        await_round(&p, leader, dead_term, heartbeat).await;
+                        continue;
+                    }
+                    Survey::Open { behind } => {
+                        // The survey took a round trip: look again at what happened
+                        // meanwhile. A vote for another candidate whose log is behind
+                        // ours is not one we granted (a split round's loser adopts the
+                        // winner's vote): that one cannot win, so we ask anyway.
+                        let granted = p.raft.metrics().borrow().vote.leader_id().voted_for();
+                        if new_leader(&p)
+                            || (voted_for_another(&p, dead_term)
+                                && granted.is_some_and(|c| !behind.contains(&c)))
+                        {
+                            continue;
+                        }
+                    }
+                }
+                let _ = p.raft.trigger().elect().await;
+                await_round(&p, leader, dead_term, heartbeat).await;
             }
         } else {
+            // Become a candidate once (which ends our lease of the dead leader, so we can
+            // grant the first-ranked survivor's next round), unless we already granted
+            // someone's newer round.
             tokio::time::sleep(step).await;
-            if !new_leader(&p) {
+            if !new_leader(&p) && !voted_for_another(&p, dead_term) {
+                tracing::info!("survivor becomes a candidate");
                 let _ = p.raft.trigger().elect().await;
             }
         }
     }
 }
 
-/// Whether one of `others` reports itself leader (other than the dead `old` leader).
-async fn someone_else_leads(
+/// Whether this node's vote is for another candidate in a term after `dead_term`: a
+/// round is under way that we granted.
+fn voted_for_another(p: &Pipeline, dead_term: u64) -> bool {
+    let m = p.raft.metrics().borrow().clone();
+    let id = m.vote.leader_id();
+    id.get_term() > dead_term && id.voted_for().is_some_and(|v| v != p.node_id())
+}
+
+/// Waits up to `within` for the election round under way to settle: someone (maybe we)
+/// leads, or our vote moved to a newer term. Returns whether it settled.
+async fn await_round(p: &Pipeline, old_leader: u64, dead_term: u64, within: Duration) -> bool {
+    let mut rx = p.raft.metrics();
+    let start_vote = rx.borrow().vote;
+    let settled = |m: &openraft::RaftMetrics<u64, Member>| {
+        m.state == ServerState::Leader
+            || m.current_leader.is_some_and(|l| l != old_leader)
+            || (m.vote != start_vote
+                && m.vote.leader_id().get_term() > dead_term
+                && m.vote.leader_id().voted_for() != Some(p.node_id()))
+    };
+    tokio::time::timeout(within, async {
+        loop {
+            if settled(&rx.borrow_and_update()) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// What the other survivors say between election rounds.
+enum Survey {
+    /// One of them leads (or follows a leader other than the dead one).
+    Led,
+    /// This one's log is longer than ours: only it can win.
+    Ahead(String),
+    /// One of them voted for us in a term after the dead leader's.
+    GrantedUs,
+    /// Nobody leads; ours is the most complete log. `behind`: the ids whose logs are
+    /// shorter than ours.
+    Open { behind: Vec<u64> },
+}
+
+/// Asks each of `others` for its status (bounded by `within`).
+async fn survey(
     p: &Pipeline,
     others: &[(u64, Member)],
     old: u64,
+    dead_term: u64,
     within: Duration,
-) -> bool {
+) -> Survey {
+    let mine = p.raft.metrics().borrow().last_log_index.unwrap_or(0);
     let asks = others.iter().map(|(_, node)| {
         let peers = p.peers.clone();
         let addr = node.peer_addr.clone();
         async move {
-            matches!(
-                peers.call(&addr, &PeerRequest::Status, within).await,
-                Ok(PeerReply::Status(s)) if s.role == "leader" || s.leader.is_some_and(|l| l != old)
-            )
+            match peers.call(&addr, &PeerRequest::Status, within).await {
+                Ok(PeerReply::Status(s)) => Some((addr, s)),
+                _ => None,
+            }
         }
     });
-    futures::future::join_all(asks).await.into_iter().any(|b| b)
+    let answers: Vec<_> = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    if answers
+        .iter()
+        .any(|(_, s)| s.role == "leader" || s.leader.is_some_and(|l| l != old))
+    {
+        return Survey::Led;
+    }
+    // (A vote "for us" from a server whose log is ahead is not a grant: a deposed
+    // leader adopts the higher vote it is shown.)
+    if let Some((addr, _)) = answers
+        .iter()
+        .filter(|(_, s)| s.last_log_index > mine)
+        .max_by_key(|(_, s)| s.last_log_index)
+    {
+        return Survey::Ahead(addr.clone());
+    }
+    if answers
+        .iter()
+        .any(|(_, s)| s.term > dead_term && s.voted_for == Some(p.node_id()))
+    {
+        return Survey::GrantedUs;
+    }
+    Survey::Open {
+        behind: answers
+            .iter()
+            .filter(|(_, s)| s.last_log_index < mine)
+            .map(|(_, s)| s.id)
+            .collect(),
+    }
 }
 
 fn current_leader(p: &Pipeline) -> Option<(u64, Member)> {

@@ -76,6 +76,19 @@ async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
             PeerReply::Touched
         }
         PeerRequest::Status => PeerReply::Status(status(p)),
+        PeerRequest::Campaign => {
+            let m = p.raft.metrics().borrow().clone();
+            let voter = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == p.node_id());
+            if voter && m.state != openraft::ServerState::Leader {
+                tracing::info!("asked to campaign by a survivor whose log is behind ours");
+                let _ = p.raft.trigger().elect().await;
+            }
+            PeerReply::Touched
+        }
         PeerRequest::Membership(change) => PeerReply::Membership(membership(p, change).await),
     }
 }
@@ -130,6 +143,7 @@ pub fn status(p: &Pipeline) -> NodeStatus {
         last_log_index: m.last_log_index.unwrap_or(0),
         peer_addr: p.config.peer_bind_addr(),
         client_addr: p.client_addr.clone(),
+        voted_for: m.vote.leader_id().voted_for(),
     }
 }
 

@@ -41,6 +41,9 @@ pub enum PeerRequest {
     Status,
     /// A membership change (forwarded to the leader).
     Membership(MembershipChange),
+    /// "Your log is ahead of mine: start an election now." Sent by the survivor that
+    /// noticed the leader's death to the one that can win (see `node::watch_leader_process`).
+    Campaign,
 }
 
 /// One member's view of itself.
@@ -59,6 +62,8 @@ pub struct NodeStatus {
     pub last_log_index: u64,
     pub peer_addr: String,
     pub client_addr: String,
+    /// The candidate this server's vote in `term` is for (itself when it leads).
+    pub voted_for: Option<NodeId>,
 }
 
 /// A reply to a [`PeerRequest`], same variant.
