@@ -71,12 +71,23 @@ pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
     Conn::connect(target, server).await
 }
 
-/// One session per client, connected concurrently.
+/// One session per client, connected concurrently. With several servers, client k
+/// connects to server k mod n only: the clients spread evenly over an ensemble (both
+/// client libraries would otherwise pick servers at random).
 pub async fn connect_all(plan: &Plan, n: usize) -> Result<Vec<Conn>, String> {
-    join_all((0..n).map(|_| connect(plan.target, &plan.server)))
-        .await
-        .into_iter()
-        .collect()
+    let servers: Vec<&str> = plan
+        .server
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    join_all((0..n).map(|k| {
+        let server = servers.get(k % servers.len().max(1)).copied();
+        connect(plan.target, server.unwrap_or(&plan.server))
+    }))
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Closes the sessions (concurrently); closing never fails in a way that matters here.
