@@ -74,7 +74,9 @@ trap 'exit 130' INT TERM
 step() {
   local limit=$1
   shift
-  commands+=("$*")
+  local quoted
+  quoted=$(printf '%q ' "$@")
+  commands+=("${quoted% }")
   echo "# $(date -u +%H:%M:%S) $*" >&2
   timeout --kill-after=30 "$limit" "$@" >> "$results" &
   step_pid=$!
