@@ -205,7 +205,7 @@ pub fn lifecycle_table(results: &Results) -> String {
             one_decimal(apache)
         );
     }
-    s.push_str("\nOurs is measured through the native protocol, Apache through the ZooKeeper protocol; \"ours better by\" above 1 means ours is faster / smaller. zk-server's snapshot: one write → the snapshot covering it is on disk (restarted with `--snapshot-every 1`); Apache's: its own `zk_max_snapshottime` (the snapshot it takes of the loaded tree at startup).\n\n");
+    s.push_str("\nOurs is measured through the native protocol, Apache through the ZooKeeper protocol; \"ours better by\" above 1 means ours is faster / smaller. zk-server's snapshot: one write → the snapshot covering it is on disk (restarted with `--snapshot-every 1`); Apache's: its own `zk_max_snapshottime` (the snapshot it takes of the loaded tree at startup). Apache's RSS is bounded by its JVM heap limit (`ZK_HEAP_MB`, default 1000 MiB, upstream's default) and moves with garbage collection.\n\n");
     s
 }
 
