@@ -9,20 +9,23 @@
 #   TOPOLOGY=ensemble bench/compare.sh       # 3 servers each, clients spread over all
 #
 # Knobs (environment): SYSTEMS ("zk-server apache-zk": which to run), TOPOLOGY (standalone|ensemble), WORKLOADS ("create set get mixed
-# watch"), CLIENTS ("1 16 64"), INFLIGHT ("1"), DURATION (5 s per run), VALUE_SIZE (100),
+# watch lock"), CLIENTS ("1 16 64"), INFLIGHT ("1 16"), DURATION (5 s per run), VALUE_SIZE (100),
 # BIN (dir with zk-server and zk-bench; default $CARGO_TARGET_DIR/release or target/release),
 # OUT (dir for results.jsonl and table.md; default a new temp dir), OUR_PORT (24181: client
 # ports P.., peer P+100.., admin P+200..), ZK_CLIENT_PORT / ZK_QUORUM_PORT /
 # ZK_ELECTION_PORT (Apache's, see apache-zk/start.sh; default 22181 standalone, 22191..
 # ensemble, 22891.., 23891..).
+# In an ensemble, zk-bench connects client k to server k mod 3 (clients spread evenly).
+# Every JSON line gets "server" and "topology"; fsync probes (zk-bench fsync) go to the
+# same results.jsonl, so `zk-bench report --input $OUT/results.jsonl` can use it.
 # Everything binds 127.0.0.1; every run is bounded; what this starts is stopped on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 SYSTEMS=${SYSTEMS:-zk-server apache-zk}
 TOPOLOGY=${TOPOLOGY:-standalone}
-WORKLOADS=${WORKLOADS:-create set get mixed watch}
+WORKLOADS=${WORKLOADS:-create set get mixed watch lock}
 CLIENTS=${CLIENTS:-1 16 64}
-INFLIGHT=${INFLIGHT:-1}
+INFLIGHT=${INFLIGHT:-1 16}
 DURATION=${DURATION:-5}
 VALUE_SIZE=${VALUE_SIZE:-100}
 BIN=${BIN:-${CARGO_TARGET_DIR:-$here/../target}/release}
@@ -82,12 +85,14 @@ start_ours() {
   sleep 1 # an ensemble: let the leader settle
 }
 
-# fsync_probe: the disk's durable-write floor right now (this machine is shared: it varies).
+# fsync_probe PHASE: the disk's durable-write floor right now (this machine is shared: it
+# varies): 4 KiB append + fdatasync in $OUT, p50/p99, and the loopback round trip.
 fsync_probe() {
-  local t
-  t=$(dd if=/dev/zero of="$OUT/fsync-probe" bs=4096 count=200 oflag=dsync 2>&1 | sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p')
-  rm -f "$OUT/fsync-probe"
-  [ -z "$t" ] || echo "# fsync probe ($1): $(awk -v t="$t" 'BEGIN { printf "%.3f", t * 1000 / 200 }') ms per 4 KiB O_DSYNC write" >&2
+  local line
+  if line=$(timeout 120 "$BIN/zk-bench" fsync --dir "$OUT" --count 200 --phase "$TOPOLOGY, $1"); then
+    echo "$line" >> "$results"
+    echo "# fsync probe ($1): $(jq -r '"p50 \(.p50_us) µs, p99 \(.p99_us) µs per 4 KiB append + fdatasync; loopback RTT p50 \(.loopback_rtt_p50_us) µs"' <<< "$line")" >&2
+  fi
 }
 
 # bench SERVER_NAME TARGET CONNECT: every workload x clients x inflight, JSON -> $results
@@ -96,11 +101,11 @@ bench() {
   for w in $WORKLOADS; do for c in $CLIENTS; do for i in $INFLIGHT; do
     if line=$(timeout $((DURATION * 4 + 60)) "$BIN/zk-bench" --server "$connect" --target "$target" \
       --workload "$w" --clients "$c" --inflight "$i" --duration "$DURATION" --value-size "$VALUE_SIZE"); then
-      line=$(jq -c --arg s "$name" '. + {server: $s}' <<< "$line")
+      line=$(jq -c --arg s "$name" --arg t "$TOPOLOGY" '. + {server: $s, topology: $t}' <<< "$line")
     else
       echo "$name $target $w c=$c i=$i: zk-bench failed" >&2
       line=$(jq -nc --arg s "$name" --arg t "$target" --arg w "$w" --argjson c "$c" --argjson i "$i" \
-        '{workload: $w, clients: $c, inflight: $i, target: $t, server: $s, failed: true}')
+        --arg topo "$TOPOLOGY" '{workload: $w, clients: $c, inflight: $i, target: $t, server: $s, topology: $topo, failed: true}')
     fi
     echo "$line" | tee -a "$results"
   done; done; done

@@ -5,9 +5,10 @@ def num: if . == null then "—" else (. | tostring) end;
 def ops: if . == null or .failed then null else (.ops_per_sec | round) end;
 def p99: if . == null or .failed then null else .p99_us end;
 def ratio(a; b): if a == null or b == null or b == 0 then "—" else ((a / b * 100 | round) / 100 | tostring) + "x" end;
-(map({(key + "|" + .server + "|" + .target): .}) | add) as $by
-| (map(key) | unique) as $keys
-| (["create", "set", "get", "mixed", "watch"]) as $order
+map(select(.workload != null)) as $runs
+| ($runs | map({(key + "|" + .server + "|" + .target): .}) | add) as $by
+| ($runs | map(key) | unique) as $keys
+| (["create", "set", "get", "mixed", "watch", "lock"]) as $order
 | ($keys | sort_by(split("|") as $p | [($order | index($p[0])), ($p[1] | tonumber), ($p[2] | tonumber)])) as $rows
 | "| workload | clients | inflight | ours native ops/s | ours zk-proto ops/s | Apache ZK ops/s | native / Apache | zk-proto / Apache | p99 µs native | p99 µs zk-proto | p99 µs Apache | p99 Apache / native |",
   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

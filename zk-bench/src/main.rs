@@ -4,23 +4,62 @@
 //! completed request's latency goes into a histogram; the merged result is printed as
 //! one JSON line (with the `target`: `native` or `zk`). Setup creates `/bench-<pid>`, cleanup deletes it.
 //!
+//! Subcommands: `zk-bench fsync` (the disk's durable-write floor), `zk-bench lifecycle`
+//! (cold start, RSS with a big tree, snapshot and restart-recovery time, for zk-server
+//! or Apache ZooKeeper), `zk-bench report` (results.jsonl -> docs/benchmarks.md tables
+//! and SVG plots).
+//!
 //! Layout: `main.rs` (flags, setup, run, cleanup), `workloads/` (one file per workload,
-//! plus the shared driver in `workloads/mod.rs`), `report.rs` (histograms and JSON).
+//! plus the shared driver in `workloads/mod.rs`), `report.rs` (histograms and JSON),
+//! `measure/` (fsync probe, server lifecycle), `summary/` (the `report` subcommand).
 
+mod measure;
 mod report;
+mod summary;
 mod workloads;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
-/// Load generator for zk-server: prints one JSON line with throughput and latency
-/// percentiles (microseconds).
+/// Load generator for zk-server and Apache ZooKeeper: without a subcommand, one load run
+/// printing one JSON line with throughput and latency percentiles (microseconds); the
+/// subcommands measure the rest and write the report.
 ///
 /// Example: zk-bench --workload mixed --clients 8 --inflight 16 --duration 10
+#[derive(Debug, Parser)]
+#[command(
+    name = "zk-bench",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: Args,
+}
+
+/// The measurements besides load runs, and the report.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The disk's fsync latency: write + fdatasync of 4 KiB appended to a temp file in
+    /// --dir; prints one JSON line (p50 / p99 / max µs).
+    Fsync(measure::fsync::FsyncArgs),
+    /// Starts a server itself and measures cold start (empty and with data), RSS with a
+    /// tree of --znodes nodes of 100 bytes, snapshot time and restart-recovery time;
+    /// prints one JSON line per figure and stops the server.
+    Lifecycle(measure::lifecycle::LifecycleArgs),
+    /// Writes the tables (markdown, into a generated section of benchmarks.md) and SVG
+    /// plots from the JSON lines of a run.
+    Report(summary::ReportArgs),
+}
+
+/// The flags of one load run.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "zk-bench", version, about, long_about)]
 pub struct Args {
     /// Which protocol the sessions speak: `native` (our client, zk-server only) or `zk`
     /// (Apache ZooKeeper's client protocol through the `zookeeper-client` crate: works
@@ -31,14 +70,15 @@ pub struct Args {
     #[arg(short = 's', long, env = "ZK_SERVER", default_value = "127.0.0.1:2181")]
     pub server: String,
     /// What to measure: create (new nodes), set / get (on --keys existing nodes),
-    /// mixed (90% get, 10% set), watch (set -> event latency).
+    /// mixed (90% get, 10% set), watch (set -> event latency), lock (handoff of one fair
+    /// lock: `zk-recipes` natively, a plain sequential-ephemeral lock over `--target zk`).
     #[arg(short = 'w', long, value_enum, default_value_t = Workload::Mixed)]
     pub workload: Workload,
     /// Number of client sessions. For `watch`: the number of watching sessions.
     #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub clients: u32,
     /// Requests each client keeps in flight. For `watch`: the number of watched nodes,
-    /// each with its own writer.
+    /// each with its own writer. For `lock`: contenders per client session.
     #[arg(short = 'i', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub inflight: u32,
     /// Measured seconds (after the warmup).
@@ -62,6 +102,9 @@ pub enum Workload {
     Get,
     Mixed,
     Watch,
+    /// Lock handoff: every client contends for one fair lock (acquire -> release is one
+    /// op, its latency the acquire wait).
+    Lock,
 }
 
 /// The protocol a run speaks.
@@ -90,6 +133,7 @@ impl Workload {
             Workload::Get => "get",
             Workload::Mixed => "mixed",
             Workload::Watch => "watch",
+            Workload::Lock => "lock",
         }
     }
 }
@@ -99,7 +143,13 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    let args = match cli.command {
+        None => cli.run,
+        Some(Command::Report(r)) => return finish(summary::run(&r)),
+        Some(Command::Fsync(f)) => return finish(measure::fsync::run(&f)),
+        Some(Command::Lifecycle(l)) => return with_runtime(measure::lifecycle::run(l)),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,6 +170,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the lines of a subcommand, or its error.
+fn finish(result: Result<Vec<String>, String>) -> ExitCode {
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs an async subcommand (it prints its lines as it goes) on a fresh runtime.
+fn with_runtime(fut: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+        .and_then(|rt| rt.block_on(fut));
+    finish(result.map(|()| Vec::new()))
 }
 
 async fn run(args: Args) -> Result<String, String> {

@@ -70,10 +70,37 @@ struct Report {
     max_us: u64,
     errors: u64,
     target: &'static str,
+    /// The latency distribution: `[percentile, µs]` pairs at [`CDF_PERCENTILES`] (enough
+    /// to draw a CDF plot).
+    cdf: Vec<(f64, u64)>,
+}
+
+/// The percentiles stored in each result line's `cdf` (0 = min, 100 = max).
+pub const CDF_PERCENTILES: [f64; 22] = [
+    0.0, 1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 97.5,
+    99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
+];
+
+/// `[percentile, µs]` for each of [`CDF_PERCENTILES`] (empty for an empty histogram).
+pub fn cdf(h: &Histogram<u64>) -> Vec<(f64, u64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    CDF_PERCENTILES
+        .iter()
+        .map(|&p| {
+            let us = match p {
+                0.0 => h.min(),
+                100.0 => h.max(),
+                p => h.value_at_quantile(p / 100.0),
+            };
+            (p, us)
+        })
+        .collect()
 }
 
 /// The result line: `{"workload","clients","inflight","duration_s","value_size","ops",
-/// "ops_per_sec","p50_us","p99_us","p999_us","max_us","errors","target"}`.
+/// "ops_per_sec","p50_us","p99_us","p999_us","max_us","errors","target","cdf"}`.
 pub fn json_line(args: &Args, stats: &Stats) -> String {
     let h = &stats.latency_us;
     let (p50_us, p99_us, p999_us, max_us) = if h.is_empty() {
@@ -105,6 +132,7 @@ pub fn json_line(args: &Args, stats: &Stats) -> String {
         max_us,
         errors: stats.errors,
         target: args.target.name(),
+        cdf: cdf(h),
     };
     serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
@@ -143,6 +171,22 @@ mod tests {
         assert!(line["max_us"].as_u64().expect("max") >= 49_000);
         let p50 = line["p50_us"].as_u64().expect("p50");
         assert!((490..=510).contains(&p50), "{p50}");
+        let cdf = line["cdf"].as_array().expect("cdf");
+        assert_eq!(cdf.len(), CDF_PERCENTILES.len());
+        let points: Vec<(f64, u64)> = cdf
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_f64().expect("percentile"),
+                    pair[1].as_u64().expect("µs"),
+                )
+            })
+            .collect();
+        assert_eq!(points[0], (0.0, 10));
+        assert_eq!(points.last().map(|p| p.1), line["max_us"].as_u64());
+        assert!(points
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
         for key in [
             "clients",
             "inflight",

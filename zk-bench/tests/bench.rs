@@ -1,5 +1,6 @@
 //! Runs the real `zk-bench` binary briefly against a real in-process server, once per
-//! workload and target (native protocol, ZooKeeper protocol), and checks the JSON line and that the bench root is cleaned up.
+//! workload (lock included) and target (native protocol, ZooKeeper protocol), and checks
+//! the JSON line and that the bench root is cleaned up.
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ async fn every_workload_reports_one_json_line_and_cleans_up() {
     let server = TestServer::start().await.expect("server starts");
     let addr = server.connect_string();
     for (target, workload) in ["native", "zk"].into_iter().flat_map(|t| {
-        ["create", "set", "get", "mixed", "watch"]
+        ["create", "set", "get", "mixed", "watch", "lock"]
             .into_iter()
             .map(move |w| (t, w))
     }) {

@@ -67,13 +67,23 @@ fn persistent() -> zk::CreateOptions<'static> {
 impl Conn {
     /// Connects one session to `server` (`HOST:PORT[,HOST:PORT...]`).
     pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
+        Conn::connect_within(target, server, CONNECT_TIMEOUT).await
+    }
+
+    /// [`Conn::connect`] giving up after `limit` (10 s at most).
+    pub async fn connect_within(
+        target: Target,
+        server: &str,
+        limit: Duration,
+    ) -> Result<Conn, String> {
         let timed_out = || format!("cannot connect to {server}: timed out");
-        let wait = CONNECT_TIMEOUT + Duration::from_secs(1);
+        let limit = limit.min(CONNECT_TIMEOUT);
+        let wait = limit + Duration::from_millis(100);
         match target {
             Target::Native => {
                 let connect = zk_client::Client::builder()
                     .servers(server)
-                    .connect_timeout(CONNECT_TIMEOUT)
+                    .connect_timeout(limit)
                     .connect();
                 match tokio::time::timeout(wait, connect).await {
                     Ok(Ok(c)) => Ok(Conn::Native(c)),
@@ -84,7 +94,7 @@ impl Conn {
             Target::Zk => {
                 let connect = zk::Client::connector()
                     .with_session_timeout(CONNECT_TIMEOUT)
-                    .with_connection_timeout(CONNECT_TIMEOUT)
+                    .with_connection_timeout(limit)
                     .connect(server);
                 match tokio::time::timeout(wait, connect).await {
                     Ok(Ok(c)) => Ok(Conn::Zk(c)),

@@ -4,13 +4,14 @@
 mod conn;
 mod create;
 mod keyed;
+mod lock;
 mod watch;
 
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::join_all;
+use futures::future::{join_all, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
@@ -70,12 +71,23 @@ pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
     Conn::connect(target, server).await
 }
 
-/// One session per client, connected concurrently.
+/// One session per client, connected concurrently. With several servers, client k
+/// connects to server k mod n only: the clients spread evenly over an ensemble (both
+/// client libraries would otherwise pick servers at random).
 pub async fn connect_all(plan: &Plan, n: usize) -> Result<Vec<Conn>, String> {
-    join_all((0..n).map(|_| connect(plan.target, &plan.server)))
-        .await
-        .into_iter()
-        .collect()
+    let servers: Vec<&str> = plan
+        .server
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    join_all((0..n).map(|k| {
+        let server = servers.get(k % servers.len().max(1)).copied();
+        connect(plan.target, server.unwrap_or(&plan.server))
+    }))
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// Closes the sessions (concurrently); closing never fails in a way that matters here.
@@ -96,6 +108,7 @@ pub async fn run(workload: Workload, admin: &Conn, plan: &Plan) -> Result<Stats,
         Workload::Create => create::run(plan).await,
         Workload::Set | Workload::Get | Workload::Mixed => keyed::run(workload, admin, plan).await,
         Workload::Watch => watch::run(admin, plan).await,
+        Workload::Lock => lock::run(admin, plan).await,
     }
 }
 
@@ -177,12 +190,24 @@ async fn cleanup_once(client: &Conn, root: &str) -> Result<(), OpError> {
 }
 
 /// Keeps `inflight` requests going until the window ends. `op(i)` makes the i-th
-/// request of this client. Requests that started before the measured window, and
-/// everything after its end, are not counted.
+/// request of this client; its latency is the time from issue to completion. Requests
+/// that started before the measured window, and everything after its end, are not
+/// counted.
 pub async fn drive<F, Fut, E>(window: Window, inflight: usize, mut op: F) -> Stats
 where
     F: FnMut(u64) -> Fut,
     Fut: Future<Output = Result<(), E>>,
+{
+    drive_with(window, inflight, move |i| op(i).map(|r| r.map(|()| None))).await
+}
+
+/// [`drive`] for ops that measure their own latency: an op returning `Ok(Some(d))`
+/// records `d` (e.g. the wait for a lock, without its release); `Ok(None)` records the
+/// time from issue to completion.
+pub async fn drive_with<F, Fut, E>(window: Window, inflight: usize, mut op: F) -> Stats
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<Option<Duration>, E>>,
 {
     let mut stats = Stats::new();
     let mut pending = FuturesUnordered::new();
@@ -209,7 +234,7 @@ where
         };
         if start >= window.measure_from && done <= window.end {
             match result {
-                Ok(()) => stats.record(done - start),
+                Ok(own) => stats.record(own.unwrap_or(done - start)),
                 Err(_) => stats.errors += 1,
             }
         }
