@@ -48,7 +48,7 @@ pub struct Config {
     pub max_data_bytes: usize,
     /// ZooKeeper's tickTime in ms: session timeouts are clamped to [2, 20] ticks.
     pub tick_ms: u64,
-    /// Take a snapshot every this many log entries.
+    /// Take a snapshot every this many applied operations (ZooKeeper's snapCount).
     pub snapshot_every: u64,
     /// Roll the log to a new segment file past this size; segments wholly covered by a
     /// snapshot are deleted.
@@ -90,7 +90,7 @@ impl Default for Config {
             sync: SyncPolicy::Always,
             max_data_bytes: 1024 * 1024,
             tick_ms: 2000,
-            snapshot_every: 10_000,
+            snapshot_every: 100_000,
             log_segment_bytes: 64 << 20,
             reap_interval_ms: 1000,
             heartbeat_ms: 50,
@@ -183,7 +183,7 @@ pub struct Args {
     /// Tick in ms; session timeouts are clamped to [2, 20] ticks [default: 2000]
     #[arg(long, value_name = "N")]
     pub tick_ms: Option<u64>,
-    /// Snapshot every N log entries [default: 10000]
+    /// Snapshot after every N applied operations, as ZooKeeper's snapCount [default: 100000]
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
     /// Largest ZooKeeper-protocol frame in bytes [default: 1049599 (jute.maxbuffer + 1 KiB)]

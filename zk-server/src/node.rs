@@ -117,7 +117,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         heartbeat_interval: config.heartbeat_ms,
         election_timeout_min: config.election_timeout_ms.0,
         election_timeout_max: config.election_timeout_ms.1,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+        // Scheduled by `snapshot_by_ops` instead: an entry is a batch of any size.
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: 0,
         ..Default::default()
     }
@@ -265,6 +266,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         armed.clone(),
     )));
     tasks.push(tokio::spawn(reap_nodes(pipeline.clone())));
+    tasks.push(tokio::spawn(snapshot_by_ops(pipeline.clone())));
     tasks.push(tokio::spawn(follow_leadership(pipeline.clone(), armed)));
     tasks.push(tokio::spawn(monitor_serving(pipeline.clone())));
 
@@ -439,6 +441,28 @@ async fn report_sessions(p: Arc<Pipeline>) {
         {
             Ok(_) => since = now,
             Err(e) => tracing::debug!("session report to the leader failed: {e}"),
+        }
+    }
+}
+
+/// Takes a snapshot (and so purges the log, which is also kept in memory) after every
+/// `snapshot_every` applied operations, like ZooKeeper's `snapCount`. Counted in
+/// operations, not raft entries: one entry carries a whole batch of writes, so a count of
+/// entries would let the in-memory log grow with the batch size.
+async fn snapshot_by_ops(p: Arc<Pipeline>) {
+    let every = p.config.snapshot_every.max(1);
+    let mut applied = p.shared.applied.subscribe();
+    let mut last = 0u64;
+    loop {
+        if applied.changed().await.is_err() {
+            return;
+        }
+        let ops = p.shared.applied_ops.load(Ordering::Relaxed);
+        if ops.saturating_sub(last) >= every {
+            last = ops;
+            if let Err(e) = p.raft.trigger().snapshot().await {
+                tracing::warn!("cannot trigger a snapshot: {e}");
+            }
         }
     }
 }

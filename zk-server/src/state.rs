@@ -36,6 +36,8 @@ pub struct Shared {
     leader_contact: Mutex<Option<Instant>>,
     /// Counters for `/metrics`, `/status` and the four-letter words.
     pub metrics: Arc<Metrics>,
+    /// Client operations applied since this process started (snapshot scheduling).
+    pub applied_ops: std::sync::atomic::AtomicU64,
     /// The WAL writer's counters (fsync latency, group commits) for `/metrics`; the
     /// node's log store's own when built by [`Shared::with_storage_stats`].
     pub storage: Arc<StorageStats>,
@@ -57,6 +59,7 @@ impl Shared {
             serving: AtomicBool::new(false),
             leader_contact: Mutex::new(None),
             metrics: Arc::new(Metrics::new()),
+            applied_ops: std::sync::atomic::AtomicU64::new(0),
             storage,
         }
     }

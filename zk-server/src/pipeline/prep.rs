@@ -92,7 +92,9 @@ fn create_op(c: &pb::CreateRequest, max: usize) -> Result<TxnOp, Refusal> {
     }
     Ok(TxnOp::Create {
         path: c.path.clone(),
-        data: c.data.clone(),
+        // An own copy: the request's bytes are a slice of the connection's receive
+        // buffer, which the tree would otherwise keep alive for the node's lifetime.
+        data: Bytes::copy_from_slice(&c.data),
         mode,
         ttl_ms: c.ttl_ms,
         acl: if c.acl.is_empty() {
@@ -118,7 +120,7 @@ fn write_op(op: &pb::op::Op, max: usize) -> Result<TxnOp, Refusal> {
             check_data("set_data", &s.path, &s.data, max)?;
             TxnOp::SetData {
                 path: s.path.clone(),
-                data: s.data.clone(),
+                data: Bytes::copy_from_slice(&s.data), // own copy: see create_op
                 version: s.version,
             }
         }

@@ -257,6 +257,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         results.push(result);
                     }
                     self.inner.applied.lock().log_id = Some(log_id);
+                    self.shared
+                        .applied_ops
+                        .fetch_add(batch.0.len() as u64, Ordering::Relaxed);
                     results
                 }
                 EntryPayload::Blank => {

@@ -64,6 +64,41 @@ pub fn open() -> Vec<Acl> {
     vec![Acl::new(perms::ALL, "world", "anyone")]
 }
 
+/// A node's ACL, shared between all the nodes that have the same one (most have the
+/// open ACL): one pointer per node instead of a list and two strings per entry.
+pub type AclList = std::sync::Arc<[Acl]>;
+
+/// [`open`] as one shared list.
+pub fn open_shared() -> AclList {
+    static OPEN: std::sync::OnceLock<AclList> = std::sync::OnceLock::new();
+    OPEN.get_or_init(|| open().into()).clone()
+}
+
+/// Distinct ACL lists in use, so nodes with equal ACLs share one allocation (as
+/// ZooKeeper's ACL cache). Bounded: past [`AclCache::MAX`] distinct lists new ones are
+/// simply not shared (still correct, only larger).
+#[derive(Debug, Default, Clone)]
+pub struct AclCache {
+    lists: std::collections::HashSet<AclList>,
+}
+
+impl AclCache {
+    /// Most distinct lists kept for sharing.
+    pub const MAX: usize = 4096;
+
+    /// The shared list equal to `acl`.
+    pub fn intern(&mut self, acl: &[Acl]) -> AclList {
+        if let Some(shared) = self.lists.get(acl) {
+            return shared.clone();
+        }
+        let list: AclList = acl.into();
+        if self.lists.len() < Self::MAX {
+            self.lists.insert(list.clone());
+        }
+        list
+    }
+}
+
 /// The identity of the configured super user: passes every check.
 pub fn super_id() -> Id {
     Id::new("super", "")

@@ -197,7 +197,7 @@ impl DataTree {
         let parent_meta = parent.child_meta();
         parent.touch_children(ctx.zxid);
         let mut node = Node::created(data.clone(), kind, ctx.zxid, ctx.time_ms);
-        node.acl = new_acl;
+        node.acl = new_acl.into();
         let stat = node.stat();
         self.insert_node(actual.clone(), node);
         undo.push(Undo::Created {
@@ -338,7 +338,7 @@ impl DataTree {
     ) -> Result<OpOutput, TreeError> {
         const OP: &str = "set_acl";
         validate(OP, path, false)?;
-        let new_acl = fixup(OP, path, new_acl, ctx.auth)?;
+        let new_acl = self.acls.intern(&fixup(OP, path, new_acl, ctx.auth)?);
         let node = self
             .nodes
             .get_mut(path)

@@ -56,7 +56,9 @@ pub struct SessionInfo {
 #[serde(into = "snapshot::SnapshotV2", try_from = "snapshot::SnapshotV2")]
 pub struct DataTree {
     /// Every znode by full path, `/` included.
-    nodes: HashMap<String, Node>,
+    /// (Boxed: a map slot is then a path and a pointer, and the table's spare
+    /// capacity costs 32 bytes a slot instead of a whole node.)
+    nodes: HashMap<String, Box<Node>>,
     /// Open sessions, ordered by id.
     sessions: BTreeMap<i64, SessionInfo>,
     /// Paths of each session's ephemeral nodes (no empty sets).
@@ -65,6 +67,9 @@ pub struct DataTree {
     containers: BTreeSet<String>,
     /// Paths of all TTL nodes.
     ttls: BTreeSet<String>,
+    /// Shared ACL lists (see [`acl::AclCache`]).
+    #[serde(skip)]
+    acls: acl::AclCache,
 }
 
 /// The reserved subtree clients cannot write.
@@ -125,6 +130,7 @@ impl DataTree {
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
+            acls: acl::AclCache::default(),
         }
     }
 
@@ -178,7 +184,7 @@ impl DataTree {
 
     /// Stat of a node if it exists.
     pub fn exists(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(Node::stat)
+        self.nodes.get(path).map(|n| n.stat())
     }
 
     /// The node's ACL and Stat, or NoNode.
@@ -306,7 +312,9 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        self.nodes.insert(path, node);
+        let mut node = node;
+        node.acl = self.acls.intern(&node.acl);
+        self.nodes.insert(path, Box::new(node));
     }
 
     /// Removes the node at `path` from the tree, its parent's child set and the indexes.
@@ -336,7 +344,7 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        Some(node)
+        Some(*node)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::acl::Acl;
+use super::acl::AclList;
 use super::apply::TxnCtx;
 use super::node::{ChildMeta, Node};
 use super::txn::{OpOutput, TreeError, TreeEvent, TxnOp};
@@ -35,7 +35,7 @@ pub(super) enum Undo {
     /// The node at `path` had this ACL and aversion.
     AclSet {
         path: String,
-        acl: Vec<Acl>,
+        acl: AclList,
         aversion: i32,
     },
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::acl::{self, Acl};
+use super::acl::{self, AclList};
 use super::txn::{CreateMode, Stat};
 
 /// Apache ZooKeeper's `ephemeralOwner` of a container node (`0x8000000000000000`).
@@ -88,7 +88,7 @@ pub struct Node {
     /// Number of setACL.
     pub aversion: i32,
     /// Who may do what (ZooKeeper's ACL; `world:anyone` all by default).
-    pub acl: Vec<Acl>,
+    pub acl: AclList,
     /// zxid of the last child create or delete (or of the create).
     pub pzxid: i64,
     /// Child names, sorted.
@@ -108,7 +108,7 @@ impl Node {
             version: 0,
             cversion: 0,
             aversion: 0,
-            acl: acl::open(),
+            acl: acl::open_shared(),
             pzxid: zxid,
             children: BTreeSet::new(),
         }

@@ -49,6 +49,49 @@ struct NodeRecord {
     acl: Vec<Acl>,
 }
 
+/// [`SnapshotV2`] borrowed from a live tree, for writing (encodes identically).
+#[derive(Serialize)]
+struct SnapshotV2Ref<'a> {
+    sessions: Vec<(i64, &'a SessionInfo)>,
+    nodes: Vec<NodeRecordRef<'a>>,
+}
+
+/// [`NodeRecord`] borrowed from a live node (encodes identically).
+#[derive(Serialize)]
+struct NodeRecordRef<'a> {
+    path: &'a str,
+    data: &'a Bytes,
+    kind: NodeKind,
+    czxid: i64,
+    mzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    pzxid: i64,
+    acl: &'a [Acl],
+}
+
+impl<'a> NodeRecordRef<'a> {
+    fn of(path: &'a str, n: &'a Node) -> NodeRecordRef<'a> {
+        NodeRecordRef {
+            path,
+            data: &n.data,
+            kind: n.kind,
+            czxid: n.czxid,
+            mzxid: n.mzxid,
+            ctime: n.ctime,
+            mtime: n.mtime,
+            version: n.version,
+            cversion: n.cversion,
+            aversion: n.aversion,
+            pzxid: n.pzxid,
+            acl: &n.acl,
+        }
+    }
+}
+
 /// Version 1 of the payload: as version 2 without the nodes' ACLs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SnapshotV1 {
@@ -134,7 +177,7 @@ impl SnapshotV2 {
                 cversion: n.cversion,
                 aversion: n.aversion,
                 pzxid: n.pzxid,
-                acl: n.acl.clone(),
+                acl: n.acl.to_vec(),
             });
         }
         SnapshotV2 {
@@ -210,7 +253,7 @@ impl NodeRecord {
         node.cversion = self.cversion;
         node.aversion = self.aversion;
         node.pzxid = self.pzxid;
-        node.acl = self.acl;
+        node.acl = self.acl.into();
         node
     }
 }
@@ -219,14 +262,39 @@ impl DataTree {
     /// Serialises the whole tree and sessions table for a snapshot (versioned,
     /// checksummed; equal trees give equal bytes).
     pub fn to_snapshot_bytes(&self) -> Vec<u8> {
-        // Serialising plain data into a Vec cannot fail; an empty payload would be
-        // rejected on load rather than silently accepted.
-        let payload = postcard::to_allocvec(&SnapshotV2::of(self)).unwrap_or_default();
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        // Serialised straight from the tree (borrowed records, no per-node copies) into
+        // the output buffer: the snapshot of a large tree costs its bytes, not a second
+        // tree. The bytes are those of `SnapshotV2` (same field order and encodings).
+        let mut paths = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec!["/".to_string()];
+        while let Some(path) = stack.pop() {
+            let Some(n) = self.nodes.get(&path) else {
+                continue;
+            };
+            // Reverse so the smallest child is visited first.
+            stack.extend(n.children.iter().rev().map(|c| child_path(&path, c)));
+            paths.push(path);
+        }
+        let nodes: Vec<NodeRecordRef<'_>> = paths
+            .iter()
+            .filter_map(|p| self.nodes.get(p).map(|n| NodeRecordRef::of(p, n)))
+            .collect();
+        let snap = SnapshotV2Ref {
+            sessions: self.sessions.iter().map(|(id, s)| (*id, s)).collect(),
+            nodes,
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + 64 * paths.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_V2.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
+        out.extend_from_slice(&[0; 4]);
+        // Serialising plain data into a Vec cannot fail; an empty payload would be
+        // rejected on load rather than silently accepted.
+        let mut out = postcard::to_extend(&snap, out).unwrap_or_default();
+        if out.len() < HEADER_LEN {
+            return Vec::new();
+        }
+        let crc = crc32fast::hash(&out[HEADER_LEN..]);
+        out[8..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -389,6 +457,18 @@ mod tests {
         assert_same(
             &fresh,
             &DataTree::from_snapshot_bytes(&fresh.to_snapshot_bytes()).expect("x"),
+        );
+    }
+
+    #[test]
+    fn borrowed_writer_encodes_exactly_the_owned_record() {
+        let t = sample();
+        let bytes = t.to_snapshot_bytes();
+        let owned = postcard::to_allocvec(&SnapshotV2::of(&t)).expect("serialises");
+        assert_eq!(&bytes[HEADER_LEN..], &owned[..]);
+        assert_eq!(
+            &bytes[8..HEADER_LEN],
+            &crc32fast::hash(&owned).to_le_bytes()
         );
     }
 
