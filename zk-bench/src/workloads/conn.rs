@@ -65,22 +65,31 @@ fn persistent() -> zk::CreateOptions<'static> {
 }
 
 impl Conn {
-    /// Connects one session to `server` (`HOST:PORT[,HOST:PORT...]`).
-    pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
+    /// Connects one session to `server` (`HOST:PORT[,HOST:PORT...]`), over TLS if
+    /// `tls` is given (native target only).
+    pub async fn connect(
+        target: Target,
+        server: &str,
+        tls: Option<zk_client::TlsOptions>,
+    ) -> Result<Conn, String> {
         let timed_out = || format!("cannot connect to {server}: timed out");
         let wait = CONNECT_TIMEOUT + Duration::from_secs(1);
         match target {
             Target::Native => {
-                let connect = zk_client::Client::builder()
+                let mut builder = zk_client::Client::builder()
                     .servers(server)
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .connect();
+                    .connect_timeout(CONNECT_TIMEOUT);
+                if let Some(tls) = tls {
+                    builder = builder.tls(tls);
+                }
+                let connect = builder.connect();
                 match tokio::time::timeout(wait, connect).await {
                     Ok(Ok(c)) => Ok(Conn::Native(c)),
                     Ok(Err(e)) => Err(format!("cannot connect to {server}: {e}")),
                     Err(_) => Err(timed_out()),
                 }
             }
+            Target::Zk if tls.is_some() => Err("--tls-ca needs --target native".into()),
             Target::Zk => {
                 let connect = zk::Client::connector()
                     .with_session_timeout(CONNECT_TIMEOUT)
