@@ -18,8 +18,8 @@ use crate::watch::WatchManager;
 /// `auth`, and queues the reply on `out`. ACL checks as ZooKeeper's
 /// FinalRequestProcessor: getData, getChildren, getAllChildrenNumber and multiRead need
 /// READ; getACL needs READ or ADMIN (digests redacted without ADMIN). As ZooKeeper
-/// 3.8.4 / 3.9.2 (ZOOKEEPER-2590), exists on a node that exists needs READ (a missing
-/// node is NoNode-free `None` for everyone). addWatch on an existing node needs READ
+/// 3.8.4 / 3.9.2 (ZOOKEEPER-2590), exists on a node that exists needs READ (for a
+/// missing node everyone gets `None`, as before). addWatch on an existing node needs READ
 /// (ZooKeeper checks nothing there; we are stricter), and setWatches silently skips the
 /// paths the session may not read. Events are filtered by READ as they fire
 /// ([`WatchManager::trigger`]).

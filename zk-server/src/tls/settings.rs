@@ -369,3 +369,79 @@ pub fn server_config(
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Args;
+
+    #[test]
+    fn tls_table_and_flags_load_and_bad_combinations_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "  0123456789abcdef-peers \n").expect("write");
+        let file = dir.path().join("zk.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\nclient_auth = \"want\"\npeer_secret_file = {:?}\n",
+                secret.display().to_string()
+            ),
+        )
+        .expect("write");
+        let c = Args {
+            config: Some(file.clone()),
+            tls: TlsArgs {
+                tls_client_auth: Some(ClientAuth::Need),
+                ..TlsArgs::default()
+            },
+            ..Args::default()
+        }
+        .into_config()
+        .expect("config");
+        assert_eq!(c.tls.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(c.tls.client_auth, ClientAuth::Need, "flags win");
+        assert_eq!(c.tls.peer_secret.as_deref(), Some("0123456789abcdef-peers"));
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "secret in Debug"
+        );
+
+        let bad = [
+            TlsSettings {
+                cert: Some("c".into()),
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                cert: Some("c".into()),
+                key: Some("k".into()),
+                client_auth: ClientAuth::Need,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                allow_plaintext: true,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                peer_cert: Some("c".into()),
+                peer_key: Some("k".into()),
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                peer_secret: Some("short".into()),
+                ..TlsSettings::default()
+            },
+        ];
+        for b in bad {
+            assert!(b.validate().is_err(), "{b:?}");
+        }
+        std::fs::write(&file, "[tls]\nnope = 1\n").expect("write");
+        let e = Args {
+            config: Some(file),
+            ..Args::default()
+        }
+        .into_config()
+        .expect_err("unknown key");
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+}
