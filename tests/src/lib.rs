@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: real servers on loopback (in-process, via
 //! `zk_server::testing`), clients connected to them, and time bounds.
 
+pub mod certs;
 pub mod proxy;
 
 use std::future::Future;

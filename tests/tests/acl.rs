@@ -77,7 +77,8 @@ async fn each_permission_is_enforced() {
             code(other.get_all_children_number("/w").await),
             Code::NoAuth
         );
-        assert!(other.exists("/w").await.expect("exists").is_some());
+        // exists needs READ too (ZooKeeper 3.8.4+, ZOOKEEPER-2590).
+        assert_eq!(code(other.exists("/w").await), Code::NoAuth);
         other.set_data("/w", "ok", None).await.expect("world write");
 
         // CREATE and DELETE are the parent's.
@@ -187,7 +188,7 @@ async fn set_acl_checks_aversion_and_rejects_invalid_acls() {
             vec![Acl::new(Perms::ALL, "digest", "nohash")],
             vec![Acl::new(Perms::ALL, "ip", "1.2.3.4/40")],
             vec![Acl::new(Perms::ALL, "ip", "not-an-ip")],
-            vec![Acl::new(Perms::ALL, "x509", "CN=a")],
+            vec![Acl::new(Perms::ALL, "x509", "")],
         ];
         for acl in &bad {
             assert_eq!(

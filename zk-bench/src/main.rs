@@ -93,6 +93,9 @@ pub struct Args {
     /// Number of pre-created keys for set / get / mixed.
     #[arg(short = 'k', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub keys: u32,
+    /// Connect over TLS, trusting this CA (PEM); `--target native` only.
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -214,8 +217,12 @@ async fn run(args: Args) -> Result<String, String> {
         warmup,
         duration,
         root: format!("/bench-{}", std::process::id()),
+        tls: match &args.tls_ca {
+            Some(ca) => Some(zk_client::TlsOptions::from_ca_file(ca).map_err(|e| e.to_string())?),
+            None => None,
+        },
     };
-    let admin = workloads::connect(plan.target, &plan.server).await?;
+    let admin = workloads::connect(plan.target, &plan.server, plan.tls.clone()).await?;
     let result = async {
         workloads::setup_root(&admin, &plan).await?;
         workloads::run(args.workload, &admin, &plan).await

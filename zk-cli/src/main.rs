@@ -36,6 +36,23 @@ struct Cli {
     #[arg(long, value_name = "SCHEME:AUTH")]
     auth: Vec<String>,
 
+    /// Connect over TLS, trusting servers whose certificates chain to this CA (PEM).
+    #[arg(long, env = "ZK_TLS_CA", value_name = "PEM")]
+    tls_ca: Option<std::path::PathBuf>,
+
+    /// Client certificate (PEM) for mutual TLS; the server knows the session as
+    /// `x509:<subject DN>`. Needs --tls-key and --tls-ca.
+    #[arg(long, env = "ZK_TLS_CERT", value_name = "PEM", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "ZK_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+
+    /// Name to verify in the servers' certificates [default: each server's host].
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    tls_server_name: Option<String>,
+
     /// Print results as JSON (one document per result, one per line).
     #[arg(long, global = true)]
     json: bool,
@@ -177,11 +194,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// The TLS options from `--tls-*`, if TLS is asked for.
+fn tls_options(cli: &Cli) -> Result<Option<zk_client::TlsOptions>, CliError> {
+    let Some(ca) = &cli.tls_ca else {
+        return Ok(None);
+    };
+    let mut tls = zk_client::TlsOptions::from_ca_file(ca).map_err(|e| CliError(e.to_string()))?;
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        tls = tls
+            .client_cert_files(cert, key)
+            .map_err(|e| CliError(e.to_string()))?;
+    }
+    if let Some(name) = &cli.tls_server_name {
+        tls = tls.server_name(name.clone());
+    }
+    Ok(Some(tls))
+}
+
 async fn run(cli: Cli) -> CmdResult {
     let out = Output::new(cli.json);
     let timeout = Duration::try_from_secs_f64(cli.connect_timeout)
         .map_err(|_| CliError(format!("bad --connect-timeout {}", cli.connect_timeout)))?;
-    let client = commands::connect(&cli.server, timeout).await?;
+    let tls = tls_options(&cli)?;
+    let client = commands::connect(&cli.server, timeout, tls).await?;
     let result = async {
         for a in &cli.auth {
             let (scheme, auth) = a.split_once(':').ok_or_else(|| {

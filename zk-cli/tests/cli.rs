@@ -480,3 +480,66 @@ async fn acls_and_auth() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_client_certificates_and_x509_acls() {
+    bounded(async {
+        let ca = tests::certs::TestCa::new("zkcli test CA");
+        let server_files = ca.issue("server", "zk-server", "Example");
+        let app = ca.issue("app", "app", "Example");
+        let other = ca.issue("other", "other", "Example");
+        let s = TestServer::start_with(|c| {
+            c.tls.cert = Some(server_files.cert.clone());
+            c.tls.key = Some(server_files.key.clone());
+            c.tls.ca = Some(ca.ca.clone());
+            c.tls.client_auth = zk_server::tls::ClientAuth::Need;
+        })
+        .await
+        .expect("TLS server");
+        let addr = s.connect_string();
+        let ca_path = ca.ca.display().to_string();
+        let as_cert = |f: &tests::certs::CertFiles| {
+            vec![
+                "--tls-ca".to_string(),
+                ca_path.clone(),
+                "--tls-cert".to_string(),
+                f.cert.display().to_string(),
+                "--tls-key".to_string(),
+                f.key.display().to_string(),
+            ]
+        };
+        let run = |flags: Vec<String>, rest: &[&str]| {
+            let mut args: Vec<String> = flags;
+            args.extend(rest.iter().map(|a| a.to_string()));
+            let addr = addr.clone();
+            async move {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                zkcli(&addr, &refs).await
+            }
+        };
+        run(
+            as_cert(&app),
+            &[
+                "create",
+                "--acl",
+                "x509:CN=app,O=Example:cdrwa",
+                "/x",
+                "mine",
+            ],
+        )
+        .await
+        .ok();
+        let r = run(as_cert(&app), &["get", "/x"]).await.ok();
+        assert_eq!(r.stdout.trim(), "mine");
+        let r = run(as_cert(&other), &["get", "/x"]).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stderr.contains("not authorized"), "{}", r.stderr);
+        // No client certificate, or no TLS at all: no connection.
+        let no_cert = vec!["--tls-ca".into(), ca_path.clone()];
+        let r = run(no_cert, &["--connect-timeout", "2", "get", "/x"]).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        let r = run(vec![], &["--connect-timeout", "2", "get", "/x"]).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+    })
+    .await;
+}

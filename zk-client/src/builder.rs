@@ -29,6 +29,9 @@ pub struct ClientBuilder {
     backoff_max: Duration,
     session: Option<(i64, Vec<u8>)>,
     shuffle: bool,
+    tls: Option<crate::tls::TlsOptions>,
+    auth: Vec<(String, Vec<u8>)>,
+    default_acl: Vec<crate::types::Acl>,
 }
 
 impl Default for ClientBuilder {
@@ -42,6 +45,9 @@ impl Default for ClientBuilder {
             backoff_max: Duration::from_secs(1),
             session: None,
             shuffle: false,
+            tls: None,
+            auth: Vec::new(),
+            default_acl: Vec::new(),
         }
     }
 }
@@ -105,10 +111,35 @@ impl ClientBuilder {
         self
     }
 
+    /// Connect over TLS (the server's `--tls-cert`), optionally with a client
+    /// certificate ([`crate::TlsOptions`]). Default: plaintext.
+    pub fn tls(mut self, tls: crate::tls::TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Authenticate as soon as the session is up ([`Client::add_auth`], e.g.
+    /// `("digest", b"user:password")`), before `connect` returns; repeatable. Like
+    /// every `add_auth`, it is sent again after each reconnect.
+    pub fn auth(mut self, scheme: &str, auth: impl Into<Vec<u8>>) -> Self {
+        self.auth.push((scheme.to_string(), auth.into()));
+        self
+    }
+
+    /// The ACL of every node this client creates without naming one (Curator's
+    /// `ACLProvider`): recipes (`zk-recipes`) create their nodes with it. For example
+    /// [`crate::Acl::creator_all`] with [`ClientBuilder::auth`] protects a lock's nodes
+    /// from clients without the credentials. Default: none (the server's open ACL).
+    pub fn default_acl(mut self, acl: Vec<crate::types::Acl>) -> Self {
+        self.default_acl = acl;
+        self
+    }
+
     /// Connects: tries the servers in turn until one attaches the session, within the
     /// connect timeout.
     ///
     /// Errors: `BadArguments`/`InvalidPath` for a bad connect string or chroot;
+    /// `AuthFailed` when an [`ClientBuilder::auth`] is refused;
     /// `Transport` or `Timeout` when no server attached in time; `SessionExpired` when
     /// reattaching a session that is gone.
     pub async fn connect(self) -> Result<Client> {
@@ -123,9 +154,14 @@ impl ClientBuilder {
             backoff_min: self.backoff_min,
             backoff_max: self.backoff_max,
             session: self.session,
+            tls: self.tls.as_ref().map(crate::tls::TlsOptions::to_tonic),
         };
         let (commands, shared) = session::start(config).await?;
-        Ok(Client::new(commands, shared, chroot))
+        let client = Client::new(commands, shared, chroot, self.default_acl);
+        for (scheme, auth) in self.auth {
+            client.add_auth(&scheme, auth).await?;
+        }
+        Ok(client)
     }
 }
 

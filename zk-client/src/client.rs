@@ -49,6 +49,8 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
     chroot: Chroot,
+    /// ACL for creates that name none (empty: the server's default, open).
+    default_acl: Vec<Acl>,
 }
 
 impl Drop for Inner {
@@ -125,13 +127,25 @@ impl Client {
         commands: mpsc::UnboundedSender<Command>,
         shared: Arc<Shared>,
         chroot: Chroot,
+        default_acl: Vec<Acl>,
     ) -> Self {
         Client {
             inner: Arc::new(Inner {
                 commands,
                 shared,
                 chroot,
+                default_acl,
             }),
+        }
+    }
+
+    /// `options` with the client's default ACL ([`crate::ClientBuilder::default_acl`])
+    /// when they name none.
+    fn effective<'a>(&self, options: &'a CreateOptions) -> std::borrow::Cow<'a, CreateOptions> {
+        if options.acl.is_empty() && !self.inner.default_acl.is_empty() {
+            std::borrow::Cow::Owned(options.clone().with_acl(self.inner.default_acl.clone()))
+        } else {
+            std::borrow::Cow::Borrowed(options)
         }
     }
 
@@ -226,7 +240,7 @@ impl Client {
             (Ok(sp), Ok(())) => self.send(
                 OP,
                 path,
-                Req::Create(convert::create_request(sp, data, options)),
+                Req::Create(convert::create_request(sp, data, &self.effective(options))),
                 None,
             ),
         };
@@ -519,7 +533,24 @@ impl Client {
         let call = match checked {
             Err(e) => self.failed(OP, &first, e),
             Ok(()) => {
-                let wire = ops.iter().map(|o| convert::op(o, &chroot)).collect();
+                let wire = ops
+                    .iter()
+                    .map(|o| match o {
+                        Op::Create {
+                            path,
+                            data,
+                            options,
+                        } => convert::op(
+                            &Op::Create {
+                                path: path.clone(),
+                                data: data.clone(),
+                                options: self.effective(options).into_owned(),
+                            },
+                            &chroot,
+                        ),
+                        _ => convert::op(o, &chroot),
+                    })
+                    .collect();
                 self.send(OP, &first, Req::Multi(pb::MultiRequest { ops: wire }), None)
             }
         };

@@ -38,6 +38,7 @@ mod convert;
 pub mod error;
 pub mod multi;
 mod session;
+pub mod tls;
 pub mod types;
 mod watch;
 
@@ -46,6 +47,7 @@ pub use client::Client;
 pub use cluster::{ClusterStatus, MemberStatus};
 pub use error::{Error, Result};
 pub use multi::{Op, OpResult, ReadOp, ReadResult};
+pub use tls::TlsOptions;
 pub use types::{
     digest_id, Acl, CreateMode, CreateOptions, EventType, Perms, SessionState, Stat, WatchedEvent,
     WatcherType,

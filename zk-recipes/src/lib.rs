@@ -22,6 +22,29 @@
 //! - `Disconnected`: waiters keep waiting (their watches are re-armed on reconnect);
 //!   holders learn through `lost()` once the session might have expired (client-side lease).
 //! - `Expired`: holders lose; waiters fail with [`Error::Expired`].
+//!
+//! # Credentials and ACLs
+//! Recipes take the client they are given, credentials included: build it with
+//! `ClientBuilder::auth` (ZooKeeper's `addauth`, re-sent after every reconnect), or a
+//! client certificate over TLS, and `ClientBuilder::default_acl` for the ACL of every
+//! node the recipes create (Curator's `ACLProvider`). With
+//! `default_acl(Acl::creator_all())` the recipe's nodes (parents, lock and election
+//! nodes, queue items) can be read, changed and deleted only by sessions holding the
+//! same credentials:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use zk_client::{Acl, Client};
+//! let client = Client::builder()
+//!     .servers("127.0.0.1:2181")
+//!     .auth("digest", "app:secret")
+//!     .default_acl(Acl::creator_all())
+//!     .connect()
+//!     .await?;
+//! let lock = zk_recipes::Lock::new(&client, "/app/locks/orders")?;
+//! let _guard = lock.acquire().await?;
+//! # Ok(()) }
+//! ```
 
 pub mod barrier;
 pub mod config_watch;

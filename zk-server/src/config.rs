@@ -69,6 +69,8 @@ pub struct Config {
     /// `user:base64(sha1(user:password))`; a session that `addauth digest`s as it passes
     /// every ACL check. Give the same value to every server of an ensemble.
     pub super_digest: Option<String>,
+    /// TLS on the client and peer ports, peer authentication (`[tls]` in the file).
+    pub tls: crate::tls::TlsSettings,
 }
 
 /// Default allow-list of four-letter words: the read-only health and status words that
@@ -98,6 +100,7 @@ impl Default for Config {
             max_frame_bytes: crate::zkwire::DEFAULT_MAX_FRAME_BYTES,
             four_letter_words: split_words(DEFAULT_FOUR_LETTER_WORDS),
             super_digest: None,
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }
@@ -195,6 +198,8 @@ pub struct Args {
     /// Super user digest `user:base64(sha1(user:password))` (bypasses every ACL)
     #[arg(long, value_name = "USER:HASH")]
     pub super_digest: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::tls::settings::TlsArgs,
 }
 
 /// Splits a comma-separated word list.
@@ -273,6 +278,7 @@ struct FileConfig {
     max_frame_bytes: Option<usize>,
     four_letter_words: Option<String>,
     super_digest: Option<String>,
+    tls: Option<crate::tls::settings::TlsFile>,
 }
 
 impl Args {
@@ -314,6 +320,9 @@ impl Args {
             if f.super_digest.is_some() {
                 c.super_digest = f.super_digest;
             }
+            if let Some(t) = f.tls {
+                c.tls.apply_file(t)?;
+            }
         }
         set(&mut c.node_id, self.id);
         if let Some(p) = &self.peers {
@@ -340,6 +349,7 @@ impl Args {
         if self.super_digest.is_some() {
             c.super_digest = self.super_digest;
         }
+        c.tls.apply_args(self.tls)?;
         c.validate()?;
         Ok(c)
     }
@@ -376,6 +386,11 @@ impl Config {
         if self.max_frame_bytes < 1024 {
             return bad("max_frame_bytes must be at least 1024");
         }
+        if self.max_frame_bytes >= 0x1600_0000 {
+            // The client port tells a TLS ClientHello (first byte 0x16) from a
+            // ZooKeeper frame length by that byte.
+            return bad("max_frame_bytes must be below 369098752 (0x16000000)");
+        }
         if self.snapshot_every == 0 {
             return bad("snapshot_every must be > 0");
         }
@@ -405,6 +420,8 @@ impl Config {
         if self.election_timeout_ms.1 <= self.election_timeout_ms.0 {
             return bad("election_timeout_max_ms must exceed election_timeout_min_ms");
         }
+        self.tls.validate()?;
+        crate::tls::peer_auth::PeerSecret::new(self.tls.peer_secret.as_deref())?;
         Ok(())
     }
 }

@@ -23,6 +23,9 @@ pub enum ServerError {
     /// file and offset).
     #[error("storage: {0}")]
     Storage(String),
+    /// TLS or peer-authentication settings could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Consensus failed to start or stopped.
     #[error("raft: {0}")]
     Raft(String),

@@ -14,6 +14,8 @@
 //! - [`watch`]: watch registrations and triggering.
 //! - [`api`], [`admin`]: the client listener (protocol sniffing), the gRPC services
 //!   (clients, peers), four-letter words, admin HTTP and metrics.
+//! - [`tls`]: TLS on the client and peer ports (rustls), client certificates (`x509`
+//!   ACL ids), peer authentication (mutual TLS or a shared secret).
 //! - [`zkwire`]: Apache ZooKeeper's jute client protocol on the same pipeline.
 //! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
 //!   integration tests (ours and applications').
@@ -28,6 +30,7 @@ pub mod raft;
 pub mod session;
 pub mod state;
 pub mod storage;
+pub mod tls;
 pub mod tree;
 pub mod watch;
 pub mod zkwire;

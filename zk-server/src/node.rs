@@ -126,7 +126,11 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .map_err(|e| ServerError::Config {
         message: format!("raft: {e}"),
     })?;
-    let peers = Peers::with_dial(config.peer_dial.clone().into_iter().collect());
+    let peer_secret = crate::tls::peer_auth::PeerSecret::new(config.tls.peer_secret.as_deref())?;
+    let peers = Peers::with_dial(config.peer_dial.clone().into_iter().collect())
+        .with_security(config.tls.peer_dial_config()?, peer_secret.clone());
+    let client_tls = config.tls.client_port_config()?;
+    let peer_tls = config.tls.peer_port_config()?;
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -200,18 +204,32 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         let service = PeerServer::new(PeerService::new(pipeline.clone()))
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Every peer call must carry the peer secret, when one is set.
+        let service = tonic::service::interceptor::InterceptedService::new(service, move |req| {
+            peer_secret.check(req)
+        });
         let mut peer_stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = peer_stop.wait_for(|s| *s).await;
+        let router = tonic::transport::Server::builder().add_service(service);
+        let shutdown = async move {
+            let _ = peer_stop.wait_for(|s| *s).await;
+        };
+        let served: futures::future::BoxFuture<'static, Result<(), tonic::transport::Error>> =
+            match peer_tls {
+                // Mutual TLS: a peer without a certificate from the peer CA never gets
+                // past the handshake.
+                Some(tls) => {
+                    let incoming =
+                        crate::tls::accept::spawn_incoming(listener, tls, stop_rx.clone());
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown))
+                }
+                None => {
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+                        .with_nodelay(Some(true));
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown))
+                }
             };
-            if let Err(e) = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-            {
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = served.await {
                 tracing::error!("peer listener stopped: {e}");
             }
         }));
@@ -230,7 +248,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     // One client port: ZooKeeper's protocol and four-letter words are served by the
     // listener; gRPC connections come out of `incoming`.
     let (incoming, accept_task) =
-        crate::api::listener::spawn(listener, pipeline.clone(), stop_rx.clone());
+        crate::api::listener::spawn(listener, pipeline.clone(), client_tls, stop_rx.clone());
     tasks.push(accept_task);
     let mut grpc_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {

@@ -317,7 +317,7 @@ pub async fn first_served(
     let mut last = String::from("never tried");
     while tokio::time::Instant::now() < deadline {
         if TcpStream::connect(addr).await.is_ok() {
-            match Conn::connect_within(target, addr, Duration::from_secs(2)).await {
+            match Conn::connect_within(target, addr, None, Duration::from_secs(2)).await {
                 Ok(conn) => match conn.get(path).await {
                     Ok(()) => return Ok(conn),
                     Err(e) => {

@@ -36,7 +36,7 @@ pub async fn build(
     count: usize,
     value_size: usize,
 ) -> Result<(), String> {
-    let admin = Conn::connect(target, addr).await?;
+    let admin = Conn::connect(target, addr, None).await?;
     let result = async {
         admin
             .create(ROOT, &Bytes::new())
@@ -46,7 +46,7 @@ pub async fn build(
         let value = Bytes::from(vec![b'v'; value_size]);
         let mut sessions = Vec::new();
         for _ in 0..SESSIONS {
-            sessions.push(Conn::connect(target, addr).await?);
+            sessions.push(Conn::connect(target, addr, None).await?);
         }
         let per = count.div_ceil(SESSIONS);
         let runs = sessions.iter().enumerate().map(|(s, conn)| {

@@ -65,15 +65,21 @@ fn persistent() -> zk::CreateOptions<'static> {
 }
 
 impl Conn {
-    /// Connects one session to `server` (`HOST:PORT[,HOST:PORT...]`).
-    pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
-        Conn::connect_within(target, server, CONNECT_TIMEOUT).await
+    /// Connects one session to `server` (`HOST:PORT[,HOST:PORT...]`), over TLS if
+    /// `tls` is given (native target only).
+    pub async fn connect(
+        target: Target,
+        server: &str,
+        tls: Option<zk_client::TlsOptions>,
+    ) -> Result<Conn, String> {
+        Conn::connect_within(target, server, tls, CONNECT_TIMEOUT).await
     }
 
     /// [`Conn::connect`] giving up after `limit` (10 s at most).
     pub async fn connect_within(
         target: Target,
         server: &str,
+        tls: Option<zk_client::TlsOptions>,
         limit: Duration,
     ) -> Result<Conn, String> {
         let timed_out = || format!("cannot connect to {server}: timed out");
@@ -81,16 +87,20 @@ impl Conn {
         let wait = limit + Duration::from_millis(100);
         match target {
             Target::Native => {
-                let connect = zk_client::Client::builder()
+                let mut builder = zk_client::Client::builder()
                     .servers(server)
-                    .connect_timeout(limit)
-                    .connect();
+                    .connect_timeout(limit);
+                if let Some(tls) = tls {
+                    builder = builder.tls(tls);
+                }
+                let connect = builder.connect();
                 match tokio::time::timeout(wait, connect).await {
                     Ok(Ok(c)) => Ok(Conn::Native(c)),
                     Ok(Err(e)) => Err(format!("cannot connect to {server}: {e}")),
                     Err(_) => Err(timed_out()),
                 }
             }
+            Target::Zk if tls.is_some() => Err("--tls-ca needs --target native".into()),
             Target::Zk => {
                 let connect = zk::Client::connector()
                     .with_session_timeout(CONNECT_TIMEOUT)

@@ -34,6 +34,8 @@ pub struct Plan {
     pub duration: Duration,
     /// `/bench-<pid>`: everything the run creates lives below it.
     pub root: String,
+    /// TLS to the servers (`--tls-ca`; native target only).
+    pub tls: Option<zk_client::TlsOptions>,
 }
 
 impl Plan {
@@ -67,8 +69,12 @@ impl Window {
     }
 }
 
-pub async fn connect(target: Target, server: &str) -> Result<Conn, String> {
-    Conn::connect(target, server).await
+pub async fn connect(
+    target: Target,
+    server: &str,
+    tls: Option<zk_client::TlsOptions>,
+) -> Result<Conn, String> {
+    Conn::connect(target, server, tls).await
 }
 
 /// One session per client, connected concurrently. With several servers, client k
@@ -83,7 +89,11 @@ pub async fn connect_all(plan: &Plan, n: usize) -> Result<Vec<Conn>, String> {
         .collect();
     join_all((0..n).map(|k| {
         let server = servers.get(k % servers.len().max(1)).copied();
-        connect(plan.target, server.unwrap_or(&plan.server))
+        connect(
+            plan.target,
+            server.unwrap_or(&plan.server),
+            plan.tls.clone(),
+        )
     }))
     .await
     .into_iter()
@@ -306,6 +316,7 @@ mod tests {
             warmup: Duration::from_millis(100),
             duration: Duration::from_secs(1),
             root: "/b".into(),
+            tls: None,
         };
         let window = Window::starting_now(&plan);
         let stats = drive(window, 4, |i| async move {

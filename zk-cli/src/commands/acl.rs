@@ -7,9 +7,25 @@ use zk_client::{Acl, Client};
 use crate::output::{stat_json, stat_text, Output};
 use crate::{CliError, CmdResult};
 
-/// Parses a comma-separated ACL list: `world:anyone:cdrwa,digest:bob:HASH=:r`.
+/// Parses a comma-separated ACL list: `world:anyone:cdrwa,digest:bob:HASH=:r`. A
+/// piece that does not start with a scheme (`world:`, `auth:`, `digest:`, `ip:`,
+/// `x509:`, `super:`) continues the previous entry, so x509 subject DNs keep their
+/// commas: `x509:CN=app,O=Example:cdrwa`.
 pub fn parse_list(s: &str) -> Result<Vec<Acl>, CliError> {
-    s.split(',')
+    const SCHEMES: [&str; 6] = ["world:", "auth:", "digest:", "ip:", "x509:", "super:"];
+    let mut entries: Vec<String> = Vec::new();
+    for piece in s.split(',') {
+        let starts_entry = SCHEMES.iter().any(|p| piece.trim_start().starts_with(p));
+        match entries.last_mut() {
+            Some(last) if !starts_entry => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => entries.push(piece.to_string()),
+        }
+    }
+    entries
+        .iter()
         .filter(|e| !e.trim().is_empty())
         .map(|e| {
             Acl::parse(e.trim()).ok_or_else(|| {
@@ -68,6 +84,18 @@ pub async fn set(
 mod tests {
     use super::*;
     use zk_client::Perms;
+
+    #[test]
+    fn x509_subjects_keep_their_commas() {
+        let acl = parse_list("x509:CN=app,O=Example, Inc.:cdrwa,world:anyone:r").expect("parses");
+        assert_eq!(
+            acl,
+            vec![
+                Acl::new(Perms::ALL, "x509", "CN=app,O=Example, Inc."),
+                Acl::new(Perms::READ, "world", "anyone"),
+            ]
+        );
+    }
 
     #[test]
     fn parses_zkclis_acl_syntax() {

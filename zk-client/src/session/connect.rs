@@ -60,19 +60,26 @@ impl std::fmt::Display for ConnectError {
 }
 
 /// Connects to `host` and performs the handshake. The caller bounds the whole attempt
-/// with a timeout; `connect_timeout` bounds the TCP connect.
+/// with a timeout; `connect_timeout` bounds the TCP connect. With `tls` the connection
+/// is TLS (the server's certificate verified against the configured CA).
 pub(crate) async fn open(
     host: &str,
     request: pb::ConnectRequest,
     connect_timeout: Duration,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
 ) -> Result<Connection, ConnectError> {
     let transport = |what: &str, e: &dyn std::fmt::Display| {
         ConnectError::Transport(format!("{host}: {what}: {e}"))
     };
-    let endpoint = Endpoint::from_shared(format!("http://{host}"))
-        .map_err(|e| transport("bad address", &e))?
-        .tcp_nodelay(true)
-        .connect_timeout(connect_timeout);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{host}"))
+        .map_err(|e| transport("bad address", &e))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| transport("TLS settings", &e))?;
+    }
+    let endpoint = endpoint.tcp_nodelay(true).connect_timeout(connect_timeout);
     let channel = endpoint
         .connect()
         .await

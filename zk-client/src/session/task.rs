@@ -50,6 +50,8 @@ pub(crate) struct Config {
     pub(crate) backoff_max: Duration,
     /// Reattach this session (id, password) instead of creating one.
     pub(crate) session: Option<(i64, Vec<u8>)>,
+    /// TLS to the servers, if on.
+    pub(crate) tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// Why serving a connection stopped.
@@ -188,7 +190,17 @@ impl SessionTask {
             }
             let host = self.hosts.next_host();
             let limit = per_attempt.min(deadline - now);
-            match timeout(limit, connect::open(&host, self.connect_request(), limit)).await {
+            match timeout(
+                limit,
+                connect::open(
+                    &host,
+                    self.connect_request(),
+                    limit,
+                    self.config.tls.as_ref(),
+                ),
+            )
+            .await
+            {
                 Ok(Ok(conn)) => match self.check_attach(&conn) {
                     Ok(()) => return Ok((conn, now)),
                     Err(ConnectError::Expired) => {
@@ -630,8 +642,12 @@ impl SessionTask {
             let host = self.hosts.next_host();
             let limit = self.config.connect_timeout.min(expire_at - now);
             let request = self.connect_request();
+            let tls = self.config.tls.clone();
             match self
-                .wait_disconnected(timeout(limit, connect::open(&host, request, limit)))
+                .wait_disconnected(timeout(
+                    limit,
+                    connect::open(&host, request, limit, tls.as_ref()),
+                ))
                 .await?
             {
                 Ok(Ok(conn)) => match self.check_attach(&conn) {

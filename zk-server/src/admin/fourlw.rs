@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use openraft::ServerState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::pipeline::Pipeline;
 
@@ -75,7 +74,10 @@ pub fn answer(p: &Pipeline, word: &str) -> String {
 }
 
 /// Reads the word off `socket`, answers, and closes.
-pub async fn serve(p: Arc<Pipeline>, mut socket: TcpStream, word: [u8; 4]) {
+pub async fn serve<S>(p: Arc<Pipeline>, mut socket: S, word: [u8; 4])
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut buf = [0u8; 4];
     if socket.read_exact(&mut buf).await.is_err() {
         return;

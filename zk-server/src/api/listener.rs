@@ -7,27 +7,35 @@
 //! - anything else: a 4-byte big-endian length and a jute ConnectRequest, Apache
 //!   ZooKeeper's protocol ([`crate::zkwire::conn`]).
 //!
-//! The three are unambiguous: read as a frame length, `PRI ` or four lowercase letters
-//! would announce a packet of more than 1.3 GB, far beyond any `--max-frame-bytes`,
-//! which ZooKeeper clients never send (their ConnectRequest is under 100 bytes).
+//! - `0x16` (a TLS handshake record): TLS ([`crate::tls`]); after the handshake the
+//!   decrypted stream's first four bytes are classified the same way.
+//!
+//! The four are unambiguous: read as a frame length, `PRI `, four lowercase letters or
+//! a first byte 0x16 would announce a packet of more than 369 MB, far beyond any
+//! `--max-frame-bytes`, which ZooKeeper clients never send (their ConnectRequest is
+//! under 100 bytes). With TLS configured, plaintext connections are closed unless
+//! `allow_plaintext` is set.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::rustls;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::admin::fourlw;
 use crate::pipeline::Pipeline;
+use crate::tls::io::{Conn, ConnInfo, ServerConn};
 use crate::zkwire;
 
 /// How long a new connection may take to send its first four bytes.
 const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Native (gRPC) connections for `tonic::transport::Server::serve_with_incoming*`.
-pub type Incoming = ReceiverStream<Result<TcpStream, std::io::Error>>;
+pub type Incoming = ReceiverStream<Result<ServerConn, std::io::Error>>;
 
 /// What a connection's first bytes say it speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +46,16 @@ pub enum Protocol {
     FourLetterWord([u8; 4]),
     /// Apache ZooKeeper's jute protocol.
     ZooKeeper,
+    /// A TLS ClientHello.
+    Tls,
 }
 
 /// Classifies a connection by its first four bytes.
 pub fn classify(first: [u8; 4]) -> Protocol {
     if &first == b"PRI " {
         Protocol::Grpc
+    } else if first[0] == 0x16 {
+        Protocol::Tls
     } else if first.iter().all(u8::is_ascii_lowercase) {
         Protocol::FourLetterWord(first)
     } else {
@@ -54,9 +66,11 @@ pub fn classify(first: [u8; 4]) -> Protocol {
 /// Accepts client connections on `listener` until `stop` turns true, serving the
 /// ZooKeeper protocol and four-letter words itself and handing gRPC connections to the
 /// returned stream. The accept task ends when `stop` fires or the stream is dropped.
+/// `tls`: the client port's TLS config, if TLS is on.
 pub fn spawn(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
 ) -> (Incoming, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
@@ -82,7 +96,13 @@ pub fn spawn(
             if let Err(e) = socket.set_nodelay(true) {
                 tracing::debug!(%peer, "set_nodelay: {e}");
             }
-            tokio::spawn(route(socket, peer, pipeline.clone(), tx.clone()));
+            tokio::spawn(route(
+                socket,
+                peer,
+                pipeline.clone(),
+                tls.clone(),
+                tx.clone(),
+            ));
         }
     });
     (ReceiverStream::new(rx), task)
@@ -92,7 +112,8 @@ async fn route(
     socket: TcpStream,
     peer: SocketAddr,
     p: Arc<Pipeline>,
-    grpc: mpsc::Sender<Result<TcpStream, std::io::Error>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    grpc: mpsc::Sender<Result<ServerConn, std::io::Error>>,
 ) {
     let first = match tokio::time::timeout(SNIFF_TIMEOUT, peek4(&socket)).await {
         Ok(Ok(Some(b))) => b,
@@ -106,12 +127,67 @@ async fn route(
             return;
         }
     };
-    match classify(first) {
+    let protocol = classify(first);
+    match (&tls, protocol) {
+        (Some(config), Protocol::Tls) => return route_tls(socket, peer, p, config, grpc).await,
+        (None, Protocol::Tls) => {
+            tracing::debug!(%peer, "TLS ClientHello on a plaintext client port; closing");
+            return;
+        }
+        (Some(_), _) if !p.config.tls.allow_plaintext => {
+            tracing::info!(%peer, "plaintext connection on a TLS client port; closing");
+            return;
+        }
+        _ => {}
+    }
+    match protocol {
         Protocol::Grpc => {
-            let _ = grpc.send(Ok(socket)).await;
+            let conn = ServerConn {
+                conn: Conn::Plain(socket),
+                info: ConnInfo {
+                    remote: Some(peer),
+                    x509: None,
+                },
+            };
+            let _ = grpc.send(Ok(conn)).await;
         }
         Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
-        Protocol::ZooKeeper => zkwire::conn::serve(p, socket, peer).await,
+        Protocol::ZooKeeper => zkwire::conn::serve(p, socket, peer, None).await,
+        Protocol::Tls => {}
+    }
+}
+
+/// A TLS connection: handshake, then sniff the decrypted stream's first four bytes.
+async fn route_tls(
+    socket: TcpStream,
+    peer: SocketAddr,
+    p: Arc<Pipeline>,
+    config: &Arc<rustls::ServerConfig>,
+    grpc: mpsc::Sender<Result<ServerConn, std::io::Error>>,
+) {
+    let (mut tls, x509) = match crate::tls::accept::handshake(config, socket).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+    };
+    let mut first = [0u8; 4];
+    match tokio::time::timeout(SNIFF_TIMEOUT, tls.read_exact(&mut first)).await {
+        Ok(Ok(_)) => {}
+        _ => {
+            tracing::debug!(%peer, "TLS connection closed before its first bytes");
+            return;
+        }
+    }
+    let conn = crate::tls::accept::tls_conn(tls, first.to_vec(), peer, x509.clone());
+    match classify(first) {
+        Protocol::Grpc => {
+            let _ = grpc.send(Ok(conn)).await;
+        }
+        Protocol::FourLetterWord(word) => fourlw::serve(p, conn, word).await,
+        Protocol::ZooKeeper => zkwire::conn::serve(p, conn, peer, x509.as_deref()).await,
+        Protocol::Tls => tracing::debug!(%peer, "TLS inside TLS; closing"),
     }
 }
 
@@ -143,5 +219,6 @@ mod tests {
         assert_eq!(classify(*b"xyzw"), Protocol::FourLetterWord(*b"xyzw"));
         assert_eq!(classify([0, 0, 0, 45]), Protocol::ZooKeeper);
         assert_eq!(classify(*b"RUOK"), Protocol::ZooKeeper);
+        assert_eq!(classify([0x16, 3, 1, 0]), Protocol::Tls);
     }
 }

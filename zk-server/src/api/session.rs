@@ -43,10 +43,13 @@ impl ZooKeeper for SessionService {
         &self,
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<SessionStream>, Status> {
-        let request_peer = request.remote_addr();
-        let peer = request
-            .remote_addr()
-            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let info = request
+            .extensions()
+            .get::<crate::tls::io::ConnInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let request_peer = info.remote.or_else(|| request.remote_addr());
+        let peer = request_peer.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
         let metrics = self.pipeline.shared.metrics.clone();
         let guard = metrics.open_connection(peer, "native");
         // Request start times by xid, for the per-op counters and latency histograms.
@@ -75,7 +78,7 @@ impl ZooKeeper for SessionService {
             self.pipeline.clone(),
             inbound,
             out.clone(),
-            request_peer,
+            crate::tree::acl::connection_ids(request_peer, info.x509.as_deref()),
         ));
         let unanswered = Unanswered {
             started: started.clone(),

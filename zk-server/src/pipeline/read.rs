@@ -17,8 +17,12 @@ use crate::watch::WatchManager;
 /// Answers a read-type request of `session`, whose connection has the identities
 /// `auth`, and queues the reply on `out`. ACL checks as ZooKeeper's
 /// FinalRequestProcessor: getData, getChildren, getAllChildrenNumber and multiRead need
-/// READ; getACL needs READ or ADMIN (digests redacted without ADMIN); exists needs
-/// nothing.
+/// READ; getACL needs READ or ADMIN (digests redacted without ADMIN). As ZooKeeper
+/// 3.8.4 / 3.9.2 (ZOOKEEPER-2590), exists on a node that exists needs READ (for a
+/// missing node everyone gets `None`, as before). addWatch on an existing node needs READ
+/// (ZooKeeper checks nothing there; we are stricter), and setWatches silently skips the
+/// paths the session may not read. Events are filtered by READ as they fire
+/// ([`WatchManager::trigger`]).
 pub fn execute(shared: &Shared, session: i64, auth: &[Id], req: &pb::Request, out: &Outbound) {
     let tree = shared.tree.read();
     let zxid = shared.applied_zxid();
@@ -55,6 +59,9 @@ fn answer(
     match op {
         ReqOp::Ping(_) => reply::ok(xid, zxid, R::Empty(pb::Empty {})),
         ReqOp::Exists(r) => {
+            if let Err(e) = readable_if_present(tree, "exists", &r.path, auth) {
+                return reply::tree_error(xid, zxid, &e);
+            }
             let stat = tree.exists(&r.path);
             if r.watch {
                 watches.add(session, WatchKind::Data, &r.path);
@@ -160,6 +167,9 @@ fn answer(
             Err(e) => reply::tree_error(xid, zxid, &e),
         },
         ReqOp::AddWatch(r) => {
+            if let Err(e) = readable_if_present(tree, "add_watch", &r.path, auth) {
+                return reply::tree_error(xid, zxid, &e);
+            }
             let kind = if r.mode == pb::AddWatchMode::PersistentRecursiveWatch as i32 {
                 WatchKind::PersistentRecursive
             } else {
@@ -204,7 +214,7 @@ fn answer(
             }
         }
         ReqOp::SetWatches(s) => {
-            set_watches(tree, watches, session, zxid, s, out);
+            set_watches(tree, watches, who, zxid, s, out);
             reply::ok(xid, zxid, R::Empty(pb::Empty {}))
         }
         ReqOp::Create(_)
@@ -217,6 +227,20 @@ fn answer(
         | ReqOp::SetAcl(_)
         | ReqOp::AddAuth(_)
         | ReqOp::Membership(_) => reply::error(xid, zxid, Code::SystemError, "not a read"),
+    }
+}
+
+/// NoAuth if the node at `path` exists and `auth` may not READ it; Ok if it is missing
+/// (a watch on a future node is allowed: its events are checked when they fire).
+fn readable_if_present(
+    tree: &DataTree,
+    op: &str,
+    path: &str,
+    auth: &[Id],
+) -> Result<(), crate::tree::TreeError> {
+    match tree.node_acl(path) {
+        Some(_) => tree.check_acl(op, path, auth, perms::READ),
+        None => Ok(()),
     }
 }
 
@@ -268,17 +292,22 @@ fn read_one(tree: &DataTree, auth: &[Id], op: &pb::ReadOp) -> pb::ReadResult {
 }
 
 /// Re-arms a reconnecting client's watches; anything that changed after
-/// `relative_zxid` fires at once (ZooKeeper's `DataTree.setWatches`).
+/// `relative_zxid` fires at once (ZooKeeper's `DataTree.setWatches`). Paths of existing
+/// nodes the session may not READ are skipped: no event, no watch.
 fn set_watches(
     tree: &DataTree,
     watches: &WatchManager,
-    session: i64,
+    who: Who<'_>,
     zxid: i64,
     s: &pb::SetWatchesRequest,
     out: &Outbound,
 ) {
+    let session = who.session;
     let rel = s.relative_zxid;
-    let valid = |p: &String| zk_proto::path::validate(p, false).is_ok();
+    let valid = |p: &String| {
+        zk_proto::path::validate(p, false).is_ok()
+            && readable_if_present(tree, "set_watches", p, who.auth).is_ok()
+    };
     for p in s.data_watches.iter().filter(|p| valid(p)) {
         match tree.exists(p) {
             None => {

@@ -5,6 +5,9 @@
 //! Error mapping (see notes/openraft-0.9.md): a deadline -> `Timeout`; an unreachable
 //! peer -> `Unreachable` (openraft backs off); other transport errors -> `Network`; the
 //! remote raft's own error -> `RemoteError`.
+//!
+//! Peer authentication ([`Peers::with_security`]): with peer TLS every channel is
+//! mutual TLS (our certificate, the peer CA); with a peer secret every call carries it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use openraft::raft::{
 };
 use openraft::RPCTypes;
 use parking_lot::Mutex;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use zk_proto::peer::{peer_client::PeerClient as GrpcPeerClient, PeerMessage};
 
 use super::member::Member;
@@ -44,6 +47,10 @@ pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Peer address -> the address actually dialled (a proxy, a NAT mapping).
     dial: Arc<HashMap<String, String>>,
+    /// Mutual TLS to peers, if on.
+    tls: Option<ClientTlsConfig>,
+    /// The shared secret every call carries, if set.
+    secret: crate::tls::peer_auth::PeerSecret,
 }
 
 impl Peers {
@@ -57,6 +64,20 @@ impl Peers {
         Peers {
             channels: Arc::default(),
             dial: Arc::new(dial),
+            ..Peers::default()
+        }
+    }
+
+    /// Dials peers over mutual TLS (`tls`) and sends `secret` with every call.
+    pub fn with_security(
+        self,
+        tls: Option<ClientTlsConfig>,
+        secret: crate::tls::peer_auth::PeerSecret,
+    ) -> Peers {
+        Peers {
+            tls,
+            secret,
+            ..self
         }
     }
 
@@ -66,11 +87,16 @@ impl Peers {
             return Ok(c.clone());
         }
         let target = self.dial.get(addr).map(String::as_str).unwrap_or(addr);
-        let endpoint = Endpoint::from_shared(format!("http://{target}"))
-            .map_err(|e| PeerError::Protocol {
-                addr: addr.to_string(),
-                message: e.to_string(),
-            })?
+        let bad = |e: tonic::transport::Error| PeerError::Protocol {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}")).map_err(bad)?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone()).map_err(bad)?;
+        }
+        let endpoint = endpoint
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_millis(500))
             .http2_keep_alive_interval(Duration::from_secs(5))
@@ -94,9 +120,11 @@ impl Peers {
         let mut client = GrpcPeerClient::new(self.channel(addr)?)
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
-        let call = client.call(PeerMessage {
+        let mut request = tonic::Request::new(PeerMessage {
             payload: payload.into(),
         });
+        self.secret.attach(&mut request);
+        let call = client.call(request);
         let resp = match tokio::time::timeout(timeout, call).await {
             Err(_) => {
                 return Err(PeerError::Timeout {

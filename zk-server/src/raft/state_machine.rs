@@ -252,7 +252,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         events.clear();
                         let result = tree.apply(zxid, cmd, &mut events);
                         // Still under the write lock: no read + watch can slip in between.
-                        self.shared.watches.trigger(zxid, &events);
+                        self.shared
+                            .watches
+                            .trigger(zxid, &events, |p| tree.node_acl(p));
                         self.track_sessions(cmd, &result);
                         results.push(result);
                     }

@@ -38,13 +38,10 @@ enum Done {
 }
 
 /// Serves one connection until the client leaves, closes its session, or is cut off.
-/// `peer` is the client's address: its `ip` identity for ACLs.
-pub async fn serve<S>(
-    p: Arc<Pipeline>,
-    mut inbound: S,
-    out: Outbound,
-    peer: Option<std::net::SocketAddr>,
-) where
+/// `identities` are what the transport proved about the client (its `ip`, and its
+/// `x509` subject over mutual TLS: [`acl::connection_ids`]); `addauth` adds more.
+pub async fn serve<S>(p: Arc<Pipeline>, mut inbound: S, out: Outbound, identities: Vec<Id>)
+where
     S: Stream<Item = Result<pb::ClientMessage, Status>> + Unpin + Send,
 {
     let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, inbound.next()).await;
@@ -70,10 +67,9 @@ pub async fn serve<S>(
         inflight: FuturesOrdered::new(),
         blocked: VecDeque::new(),
         closing: false,
-        auth: peer
-            .map(|a| vec![Id::new("ip", a.ip().to_canonical().to_string())])
-            .unwrap_or_default(),
+        auth: identities,
     };
+    p.shared.watches.set_identities(session, &out, &conn.auth);
     conn.run(&mut inbound).await;
     p.shared.watches.detach(session, &out);
     out.close();
@@ -393,6 +389,10 @@ impl Conn {
             add(acl::super_id());
         }
         add(Id::new("digest", digest));
+        self.p
+            .shared
+            .watches
+            .set_identities(self.session, &self.out, &self.auth);
         reply::ok(xid, zxid, pb::response::Result::Empty(pb::Empty {}))
     }
 }

@@ -1,7 +1,8 @@
 //! ZooKeeper's ACL model, pure: permission bits, identities, the check an apply or a
 //! read makes, and the validation and `auth` expansion of a new ACL (ZooKeeper's
 //! `fixupACL`). Schemes: `world:anyone`, `auth`, `digest` (`user:base64(sha1(user:pw))`)
-//! and `ip` (an address or a CIDR, IPv4 or IPv6).
+//! `ip` (an address or a CIDR, IPv4 or IPv6) and `x509` (a client certificate's subject
+//! DN, RFC 2253 form as Java's `X500Principal.getName()`, proven by mutual TLS).
 //!
 //! A session's identities (`Id`s) are decided by its connection (`addauth`, the client
 //! address) and stamped on every write it sends, so every replica decides the same.
@@ -104,6 +105,19 @@ pub fn super_id() -> Id {
     Id::new("super", "")
 }
 
+/// The identities a connection starts with, from its transport: `ip:<address>` and,
+/// over mutual TLS, `x509:<subject DN>` (ZooKeeper's X509AuthenticationProvider).
+pub fn connection_ids(addr: Option<std::net::SocketAddr>, x509: Option<&str>) -> Vec<Id> {
+    let mut ids = Vec::with_capacity(2);
+    if let Some(a) = addr {
+        ids.push(Id::new("ip", a.ip().to_canonical().to_string()));
+    }
+    if let Some(dn) = x509 {
+        ids.push(Id::new("x509", dn));
+    }
+    ids
+}
+
 /// ZooKeeper's digest of `user:password`: `user:base64(sha1("user:password"))`. `None`
 /// without a `:`.
 pub fn digest(user_password: &str) -> Option<String> {
@@ -200,10 +214,14 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, String> {
         match a.scheme.as_str() {
             "world" if a.id == "anyone" => push(a.clone()),
             "auth" => {
-                // Only identities proven by authentication (digest), as ZooKeeper's
-                // `isAuthenticated`: not the client address, not the super marker.
+                // Only identities proven by authentication (digest, x509), as
+                // ZooKeeper's `isAuthenticated`: not the client address, not the super
+                // marker.
                 let mut any = false;
-                for i in ids.iter().filter(|i| i.scheme == "digest") {
+                for i in ids
+                    .iter()
+                    .filter(|i| i.scheme == "digest" || i.scheme == "x509")
+                {
                     any = true;
                     push(Acl::new(a.perms, i.scheme.clone(), i.id.clone()));
                 }
@@ -213,6 +231,7 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, String> {
             }
             "digest" if valid_digest(&a.id) => push(a.clone()),
             "ip" if parse_cidr(&a.id).is_some() => push(a.clone()),
+            "x509" if !a.id.is_empty() => push(a.clone()),
             scheme => {
                 return Err(format!("invalid ACL entry {scheme}:{}", a.id));
             }
@@ -293,12 +312,21 @@ mod tests {
             Acl::new(perms::ALL, "digest", "nohash"),
             Acl::new(perms::ALL, "ip", "300.1.1.1"),
             Acl::new(perms::ALL, "ip", "10.0.0.0/33"),
-            Acl::new(perms::ALL, "x509", "CN=a"),
+            Acl::new(perms::ALL, "x509", ""),
             Acl::new(perms::ALL, "super", ""),
         ] {
             assert!(fixup(std::slice::from_ref(&bad), &[]).is_err(), "{bad:?}");
         }
         assert!(fixup(&[], &ids).is_err());
+        let cert = Id::new("x509", "CN=app,O=Example");
+        let got = fixup(
+            &[Acl::new(perms::READ, "auth", "")],
+            std::slice::from_ref(&cert),
+        )
+        .expect("x509");
+        assert_eq!(got, vec![Acl::new(perms::READ, "x509", "CN=app,O=Example")]);
+        assert!(allowed(&got, &[cert], perms::READ));
+        assert!(!allowed(&got, &[Id::new("x509", "CN=other")], perms::READ));
         assert_eq!(
             redacted(&[Acl::new(1, "digest", "bob:abc=")]),
             vec![Acl::new(1, "digest", "bob:x")]

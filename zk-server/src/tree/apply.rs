@@ -98,6 +98,7 @@ fn event(path: &str, kind: ChangeKind) -> TreeEvent {
     TreeEvent {
         path: path.to_string(),
         kind,
+        acl: None,
     }
 }
 
@@ -267,12 +268,16 @@ impl DataTree {
         let Some(node) = self.remove_node(path) else {
             return false;
         };
+        let acl = node.acl.clone();
         undo.push(Undo::Deleted {
             path: path.to_string(),
             node,
             parent_meta,
         });
-        events.push(event(path, ChangeKind::Deleted));
+        events.push(TreeEvent {
+            acl: Some(acl),
+            ..event(path, ChangeKind::Deleted)
+        });
         events.push(event(parent_path, ChangeKind::ChildrenChanged));
         true
     }

@@ -209,6 +209,11 @@ impl DataTree {
         }
     }
 
+    /// The ACL of the node at `path`, if it exists.
+    pub fn node_acl(&self, path: &str) -> Option<&[acl::Acl]> {
+        self.nodes.get(path).map(|n| &n.acl[..])
+    }
+
     /// Child names (sorted) and the node's Stat, or NoNode.
     pub fn get_children(&self, path: &str) -> Result<(Vec<String>, Stat), TreeError> {
         let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;

@@ -249,4 +249,8 @@ pub enum ChangeKind {
 pub struct TreeEvent {
     pub path: String,
     pub kind: ChangeKind,
+    /// For `Deleted`: the removed node's ACL, so watchers are checked for READ against
+    /// it (the node is gone when the watches fire). `None` for the other kinds: their
+    /// node is looked up in the tree.
+    pub acl: Option<super::acl::AclList>,
 }

@@ -2,6 +2,10 @@
 //! connected to this server). `trigger` runs inside apply with the tree's write lock
 //! held and pushes events onto the sessions' ordered outbound queues, so every event is
 //! queued in zxid order and before any later reply.
+//!
+//! An event reaches a session only if that session's connection may READ the node the
+//! event is about (ZooKeeper 3.8.4+/3.9.2+, CVE-2024-23944): a persistent recursive
+//! watch on `/` does not reveal the children or changes of protected nodes below it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,6 +13,7 @@ use parking_lot::Mutex;
 use zk_proto::pb::{server_message::Kind, EventType, ServerMessage, WatchEvent};
 
 use crate::session::outbound::Outbound;
+use crate::tree::acl::{self, perms, Acl, Id};
 use crate::tree::{ChangeKind, TreeEvent};
 
 /// The kinds of watch a session can hold on a path.
@@ -39,6 +44,8 @@ struct Inner {
     by_session: HashMap<i64, HashSet<(WatchKind, String)>>,
     /// Connected sessions' outbound queues.
     sinks: HashMap<i64, Outbound>,
+    /// Connected sessions' identities (ip, digest, x509, super): events need READ.
+    identities: HashMap<i64, Vec<Id>>,
     /// Number of recursive registrations (skip the ancestor walk when zero).
     recursive: usize,
 }
@@ -58,7 +65,19 @@ impl WatchManager {
     /// A session's connection is attached to this node: its events go to `out`.
     /// Returns the connection it replaces, if any (the caller closes it).
     pub fn attach(&self, session: i64, out: Outbound) -> Option<Outbound> {
-        self.inner.lock().sinks.insert(session, out)
+        let mut inner = self.inner.lock();
+        inner.identities.remove(&session);
+        inner.sinks.insert(session, out)
+    }
+
+    /// The identities of the session's connection `out` (set after attach and after
+    /// every `addauth`): its watch events are checked for READ with them. A no-op if
+    /// the session has since attached another connection.
+    pub fn set_identities(&self, session: i64, out: &Outbound, ids: &[Id]) {
+        let mut inner = self.inner.lock();
+        if inner.sinks.get(&session).is_some_and(|c| c.same(out)) {
+            inner.identities.insert(session, ids.to_vec());
+        }
     }
 
     /// Cuts off a session's connection (it expired or closed elsewhere).
@@ -105,6 +124,7 @@ impl WatchManager {
             _ => return,
         }
         inner.sinks.remove(&session);
+        inner.identities.remove(&session);
         if let Some(regs) = inner.by_session.remove(&session) {
             for (kind, path) in regs {
                 inner.remove_one(kind, &path, session);
@@ -182,13 +202,33 @@ impl WatchManager {
     }
 
     /// Fires the watches matching the changes of the transaction at `zxid`. Each session
-    /// gets each (type, path) event once, however many of its watches match.
-    pub fn trigger(&self, zxid: i64, events: &[TreeEvent]) {
+    /// gets each (type, path) event once, however many of its watches match, and only
+    /// if it may READ the event's node: `acl_of` looks a node's ACL up in the tree as
+    /// applied; a deleted node's ACL travels in its event. A node found in neither (one
+    /// created and deleted by the same multi without a later event) is shown to no one
+    /// but the super user.
+    pub fn trigger<'a>(
+        &self,
+        zxid: i64,
+        events: &[TreeEvent],
+        acl_of: impl Fn(&str) -> Option<&'a [Acl]>,
+    ) {
         let mut inner = self.inner.lock();
         if inner.by_session.is_empty() {
             return;
         }
         for ev in events {
+            let node_acl: &[Acl] = ev
+                .acl
+                .as_deref()
+                .or_else(|| acl_of(&ev.path))
+                .or_else(|| {
+                    events
+                        .iter()
+                        .find(|e| e.path == ev.path && e.acl.is_some())
+                        .and_then(|e| e.acl.as_deref())
+                })
+                .unwrap_or(NOBODY);
             let (event_type, one_shot): (EventType, &[WatchKind]) = match ev.kind {
                 ChangeKind::Created => (EventType::NodeCreated, &[WatchKind::Data]),
                 ChangeKind::Deleted => {
@@ -233,6 +273,10 @@ impl WatchManager {
                 }
             }
             for session in targets {
+                let ids = inner.identities.get(&session).map(Vec::as_slice);
+                if !acl::allowed(node_acl, ids.unwrap_or_default(), perms::READ) {
+                    continue;
+                }
                 if let Some(out) = inner.sinks.get(&session) {
                     out.push(event_message(event_type, &ev.path, zxid));
                 }
@@ -286,6 +330,14 @@ impl Inner {
     }
 }
 
+/// An ACL no one matches (only the super user passes): for events whose node's ACL is
+/// unknown. Not empty, as an empty ACL lets everyone in.
+const NOBODY: &[Acl] = &[Acl {
+    perms: 0,
+    scheme: String::new(),
+    id: String::new(),
+}];
+
 /// A watch event message.
 pub fn event_message(event_type: EventType, path: &str, zxid: i64) -> ServerMessage {
     ServerMessage {
@@ -306,7 +358,14 @@ mod tests {
         TreeEvent {
             path: path.into(),
             kind,
+            acl: None,
         }
+    }
+
+    /// Every node open to everyone.
+    fn open(_: &str) -> Option<&'static [Acl]> {
+        static OPEN: std::sync::OnceLock<Vec<Acl>> = std::sync::OnceLock::new();
+        Some(OPEN.get_or_init(acl::open).as_slice())
     }
 
     async fn drain(out: &Outbound) -> Vec<(i32, String)> {
@@ -329,8 +388,8 @@ mod tests {
         m.attach(7, out.clone());
         m.add(7, WatchKind::Data, "/a");
         m.add(7, WatchKind::Persistent, "/a");
-        m.trigger(5, &[ev("/a", ChangeKind::DataChanged)]);
-        m.trigger(6, &[ev("/a", ChangeKind::DataChanged)]);
+        m.trigger(5, &[ev("/a", ChangeKind::DataChanged)], open);
+        m.trigger(6, &[ev("/a", ChangeKind::DataChanged)], open);
         let got = drain(&out).await;
         // Two changes: one event each (the data watch and the persistent watch share one).
         assert_eq!(got.len(), 2);
@@ -351,6 +410,7 @@ mod tests {
                 ev("/p/c", ChangeKind::Created),
                 ev("/p", ChangeKind::ChildrenChanged),
             ],
+            open,
         );
         let got = drain(&out).await;
         assert_eq!(
@@ -360,6 +420,44 @@ mod tests {
                 (EventType::NodeChildrenChanged as i32, "/p".to_string()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn events_need_read_on_their_node() {
+        let m = WatchManager::new();
+        let (alice, other) = (Outbound::new(100), Outbound::new(100));
+        let alice_id = Id::new("digest", "alice:h");
+        m.attach(1, alice.clone());
+        m.set_identities(1, &alice, std::slice::from_ref(&alice_id));
+        m.attach(2, other.clone());
+        m.set_identities(2, &other, &[Id::new("ip", "127.0.0.1")]);
+        for s in [1, 2] {
+            m.add(s, WatchKind::PersistentRecursive, "/");
+        }
+        let private = vec![Acl::new(perms::ALL, "digest", "alice:h")];
+        // "/vanished" is in no tree (created and deleted by one multi): no one sees it.
+        let acl_of = |p: &str| match p {
+            "/secret" | "/secret/c" => Some(private.as_slice()),
+            "/public" => open(p),
+            _ => None,
+        };
+        let deleted = TreeEvent {
+            acl: Some(private.clone().into()),
+            ..ev("/secret/gone", ChangeKind::Deleted)
+        };
+        let events = [
+            ev("/secret/c", ChangeKind::Created),
+            ev("/public", ChangeKind::DataChanged),
+            deleted,
+            ev("/vanished", ChangeKind::Created),
+        ];
+        m.trigger(9, &events, acl_of);
+        let paths = |v: Vec<(i32, String)>| v.into_iter().map(|(_, p)| p).collect::<Vec<_>>();
+        assert_eq!(
+            paths(drain(&alice).await),
+            vec!["/secret/c", "/public", "/secret/gone"]
+        );
+        assert_eq!(paths(drain(&other).await), vec!["/public"]);
     }
 
     #[test]

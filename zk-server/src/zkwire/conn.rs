@@ -22,7 +22,6 @@ use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -89,13 +88,17 @@ struct Pending {
     started: Instant,
 }
 
-/// Serves one ZooKeeper-protocol connection until either side ends it.
-pub async fn serve(p: Arc<Pipeline>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one ZooKeeper-protocol connection until either side ends it. `x509`: the
+/// subject of the client's verified certificate (TLS), an `x509` identity for ACLs.
+pub async fn serve<S>(p: Arc<Pipeline>, stream: S, peer: SocketAddr, x509: Option<&str>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     let metrics = p.shared.metrics.clone();
     let guard = metrics.open_connection(peer, "zookeeper");
     let conn = guard.stats.clone();
     let max = p.config.max_frame_bytes;
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = tokio::io::split(stream);
     let mut rd = BufReader::new(rd);
     let mut wr = BufWriter::new(wr);
 
@@ -146,7 +149,7 @@ pub async fn serve(p: Arc<Pipeline>, stream: TcpStream, peer: SocketAddr) {
         p.clone(),
         ReceiverStream::new(rx),
         out.clone(),
-        Some(peer),
+        crate::tree::acl::connection_ids(Some(peer), x509),
     ));
 
     // The handshake reply comes first on the outbound queue.
@@ -188,6 +191,9 @@ pub async fn serve(p: Arc<Pipeline>, stream: TcpStream, peer: SocketAddr) {
     conn.session.store(connected.session_id, Relaxed);
 
     let mut auth: AuthInfo = vec![("ip".to_string(), peer.ip().to_string())];
+    if let Some(dn) = x509 {
+        auth.push(("x509".to_string(), dn.to_string()));
+    }
     let reader = tokio::spawn({
         let metrics = metrics.clone();
         let conn = conn.clone();

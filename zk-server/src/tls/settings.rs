@@ -1,0 +1,447 @@
+//! TLS and peer-authentication settings (flags `--tls-*`, `--peer-tls-*`,
+//! `--peer-secret-file`, or a `[tls]` table in the config file) and their loading into
+//! rustls configurations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use tokio_rustls::rustls;
+
+/// Whether the server asks TLS clients for a certificate (ZooKeeper's
+/// `ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificates asked for.
+    #[default]
+    None,
+    /// Asked for; a client may connect without one, a presented one must verify.
+    Want,
+    /// Required: a client without a certificate signed by the CA is refused.
+    Need,
+}
+
+/// Why TLS settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} from {path}: {message}")]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{path}: no {what} found")]
+    Empty { what: &'static str, path: PathBuf },
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+    #[error("TLS settings: {0}")]
+    Invalid(String),
+}
+
+/// TLS on the client and peer ports, and the peer secret. Everything off by default.
+/// Its `Debug` output hides the secret.
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    /// The client port's certificate chain (PEM). TLS on the client port is on when set.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub ca: Option<PathBuf>,
+    /// Whether client certificates are asked for.
+    pub client_auth: ClientAuth,
+    /// Also accept plaintext clients on the TLS client port (port unification).
+    pub allow_plaintext: bool,
+    /// The peer port's certificate (PEM): peers talk mutual TLS when set, each
+    /// presenting this certificate and requiring one signed by `peer_ca`.
+    pub peer_cert: Option<PathBuf>,
+    /// Its private key.
+    pub peer_key: Option<PathBuf>,
+    /// CA certificates that peers' certificates must chain to.
+    pub peer_ca: Option<PathBuf>,
+    /// Name to verify in peers' certificates instead of the host of their address.
+    pub peer_server_name: Option<String>,
+    /// A secret every peer RPC must carry (compared in constant time): peer
+    /// authentication without certificates. Same value on every server.
+    pub peer_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("ca", &self.ca)
+            .field("client_auth", &self.client_auth)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("peer_cert", &self.peer_cert)
+            .field("peer_key", &self.peer_key)
+            .field("peer_ca", &self.peer_ca)
+            .field("peer_server_name", &self.peer_server_name)
+            .field(
+                "peer_secret",
+                &self.peer_secret.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
+}
+
+/// The keys of the `[tls]` table of a config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    client_auth: Option<ClientAuth>,
+    allow_plaintext: Option<bool>,
+    peer_cert: Option<PathBuf>,
+    peer_key: Option<PathBuf>,
+    peer_ca: Option<PathBuf>,
+    peer_server_name: Option<String>,
+    peer_secret_file: Option<PathBuf>,
+}
+
+/// The TLS flags of `zk-server`.
+#[derive(Debug, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Client port TLS certificate chain (PEM); turns TLS on for the client port
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client port TLS private key (PEM)
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) client certificates must chain to
+    #[arg(long, value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// Ask TLS clients for a certificate: none, want (optional), need (required) [default: none]
+    #[arg(long, value_enum)]
+    pub tls_client_auth: Option<ClientAuth>,
+    /// Also accept plaintext clients on a TLS client port
+    #[arg(long)]
+    pub tls_allow_plaintext: bool,
+    /// Peer port certificate (PEM): peers use mutual TLS
+    #[arg(long, value_name = "PEM")]
+    pub peer_tls_cert: Option<PathBuf>,
+    /// Peer port private key (PEM)
+    #[arg(long, value_name = "PEM")]
+    pub peer_tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) peer certificates must chain to
+    #[arg(long, value_name = "PEM")]
+    pub peer_tls_ca: Option<PathBuf>,
+    /// Name to verify in peer certificates [default: the host of each peer address]
+    #[arg(long, value_name = "NAME")]
+    pub peer_tls_server_name: Option<String>,
+    /// File holding a shared secret that every peer RPC must carry (same on every server)
+    #[arg(long, value_name = "FILE")]
+    pub peer_secret_file: Option<PathBuf>,
+}
+
+fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+impl TlsSettings {
+    /// Applies a config file's `[tls]` table.
+    pub fn apply_file(&mut self, f: TlsFile) -> Result<(), TlsError> {
+        set(&mut self.cert, f.cert);
+        set(&mut self.key, f.key);
+        set(&mut self.ca, f.ca);
+        if let Some(a) = f.client_auth {
+            self.client_auth = a;
+        }
+        if let Some(p) = f.allow_plaintext {
+            self.allow_plaintext = p;
+        }
+        set(&mut self.peer_cert, f.peer_cert);
+        set(&mut self.peer_key, f.peer_key);
+        set(&mut self.peer_ca, f.peer_ca);
+        set(&mut self.peer_server_name, f.peer_server_name);
+        if let Some(path) = f.peer_secret_file {
+            self.peer_secret = Some(read_secret(&path)?);
+        }
+        Ok(())
+    }
+
+    /// Applies the command-line flags (they win over the file).
+    pub fn apply_args(&mut self, a: TlsArgs) -> Result<(), TlsError> {
+        set(&mut self.cert, a.tls_cert);
+        set(&mut self.key, a.tls_key);
+        set(&mut self.ca, a.tls_ca);
+        if let Some(c) = a.tls_client_auth {
+            self.client_auth = c;
+        }
+        if a.tls_allow_plaintext {
+            self.allow_plaintext = true;
+        }
+        set(&mut self.peer_cert, a.peer_tls_cert);
+        set(&mut self.peer_key, a.peer_tls_key);
+        set(&mut self.peer_ca, a.peer_tls_ca);
+        set(&mut self.peer_server_name, a.peer_tls_server_name);
+        if let Some(path) = a.peer_secret_file {
+            self.peer_secret = Some(read_secret(&path)?);
+        }
+        Ok(())
+    }
+
+    /// True when the client port speaks TLS.
+    pub fn client_tls(&self) -> bool {
+        self.cert.is_some()
+    }
+
+    /// True when peers talk mutual TLS.
+    pub fn peer_tls(&self) -> bool {
+        self.peer_cert.is_some()
+    }
+
+    /// Rejects incomplete combinations.
+    pub fn validate(&self) -> Result<(), TlsError> {
+        let bad = |m: &str| Err(TlsError::Invalid(m.to_string()));
+        if self.cert.is_some() != self.key.is_some() {
+            return bad("--tls-cert and --tls-key go together");
+        }
+        if self.client_auth != ClientAuth::None && self.ca.is_none() {
+            return bad("--tls-client-auth want|need needs --tls-ca");
+        }
+        if !self.client_tls() && (self.client_auth != ClientAuth::None || self.allow_plaintext) {
+            return bad("--tls-client-auth and --tls-allow-plaintext need --tls-cert");
+        }
+        if self.peer_tls() && (self.peer_key.is_none() || self.peer_ca.is_none()) {
+            return bad("peer TLS needs --peer-tls-cert, --peer-tls-key and --peer-tls-ca");
+        }
+        if !self.peer_tls() && (self.peer_key.is_some() || self.peer_ca.is_some()) {
+            return bad("--peer-tls-key and --peer-tls-ca need --peer-tls-cert");
+        }
+        if self.peer_secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return bad("the peer secret must be at least 16 characters");
+        }
+        Ok(())
+    }
+
+    /// The client port's rustls config, if TLS is on there.
+    pub fn client_port_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Ok(Some(server_config(
+                cert,
+                key,
+                self.ca.as_deref(),
+                self.client_auth,
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The peer port's rustls config (client certificates required), if peer TLS is on.
+    pub fn peer_port_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+        match (&self.peer_cert, &self.peer_key, &self.peer_ca) {
+            (Some(cert), Some(key), Some(ca)) => {
+                Ok(Some(server_config(cert, key, Some(ca), ClientAuth::Need)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// What a peer presents when dialling other peers (tonic's client TLS), if on.
+    pub fn peer_dial_config(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, TlsError> {
+        let (Some(cert), Some(key), Some(ca)) = (&self.peer_cert, &self.peer_key, &self.peer_ca)
+        else {
+            return Ok(None);
+        };
+        let read = |what: &'static str, p: &Path| {
+            std::fs::read(p).map_err(|e| TlsError::Pem {
+                what,
+                path: p.to_path_buf(),
+                message: e.to_string(),
+            })
+        };
+        let mut c = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read(
+                "CA certificates",
+                ca,
+            )?))
+            .identity(tonic::transport::Identity::from_pem(
+                read("certificate", cert)?,
+                read("private key", key)?,
+            ));
+        if let Some(name) = &self.peer_server_name {
+            c = c.domain_name(name.clone());
+        }
+        Ok(Some(c))
+    }
+}
+
+fn read_secret(path: &Path) -> Result<String, TlsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TlsError::Pem {
+        what: "peer secret",
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let secret = text.trim().to_string();
+    if secret.is_empty() {
+        return Err(TlsError::Empty {
+            what: "peer secret",
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(secret)
+}
+
+/// The rustls provider: `ring` (builds with a C compiler only: no cmake, no system
+/// OpenSSL).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = |e: rustls_pki_types::pem::Error| TlsError::Pem {
+        what: "certificates",
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(pem)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem)?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            what: "certificate",
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::Pem {
+        what: "private key",
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// A rustls server config: our certificate, client certificates per `auth` checked
+/// against `ca`, ALPN `h2` (tonic's client insists on it; other clients send none).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    ca: Option<&Path>,
+    auth: ClientAuth,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = provider();
+    let rustls_err = |e: rustls::Error| TlsError::Rustls(e.to_string());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(rustls_err)?;
+    let builder = match (auth, ca) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (_, None) => {
+            return Err(TlsError::Invalid(
+                "client certificates need a CA (--tls-ca)".into(),
+            ))
+        }
+        (want_or_need, Some(ca)) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots.add(c).map_err(rustls_err)?;
+            }
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let v = if want_or_need == ClientAuth::Want {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder
+                .with_client_cert_verifier(v.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .map_err(rustls_err)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Args;
+
+    #[test]
+    fn tls_table_and_flags_load_and_bad_combinations_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "  0123456789abcdef-peers \n").expect("write");
+        let file = dir.path().join("zk.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\nclient_auth = \"want\"\npeer_secret_file = {:?}\n",
+                secret.display().to_string()
+            ),
+        )
+        .expect("write");
+        let c = Args {
+            config: Some(file.clone()),
+            tls: TlsArgs {
+                tls_client_auth: Some(ClientAuth::Need),
+                ..TlsArgs::default()
+            },
+            ..Args::default()
+        }
+        .into_config()
+        .expect("config");
+        assert_eq!(c.tls.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(c.tls.client_auth, ClientAuth::Need, "flags win");
+        assert_eq!(c.tls.peer_secret.as_deref(), Some("0123456789abcdef-peers"));
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "secret in Debug"
+        );
+
+        let bad = [
+            TlsSettings {
+                cert: Some("c".into()),
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                cert: Some("c".into()),
+                key: Some("k".into()),
+                client_auth: ClientAuth::Need,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                allow_plaintext: true,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                peer_cert: Some("c".into()),
+                peer_key: Some("k".into()),
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                peer_secret: Some("short".into()),
+                ..TlsSettings::default()
+            },
+        ];
+        for b in bad {
+            assert!(b.validate().is_err(), "{b:?}");
+        }
+        std::fs::write(&file, "[tls]\nnope = 1\n").expect("write");
+        let e = Args {
+            config: Some(file),
+            ..Args::default()
+        }
+        .into_config()
+        .expect_err("unknown key");
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+}
