@@ -17,12 +17,15 @@
 //! - [`zkwire`]: Apache ZooKeeper's jute client protocol on the same pipeline.
 //! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
 //!   integration tests (ours and applications').
+//! - [`fuzzing`]: the decoders' entry points for the fuzz targets in `fuzz/` and the
+//!   corpus replay test.
 
 pub mod admin;
 pub mod api;
 pub mod config;
 pub mod ensemble;
 pub mod error;
+pub mod fuzzing;
 pub mod pipeline;
 pub mod raft;
 pub mod session;
