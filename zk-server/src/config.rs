@@ -69,6 +69,9 @@ pub struct Config {
     /// `user:base64(sha1(user:password))`; a session that `addauth digest`s as it passes
     /// every ACL check. Give the same value to every server of an ensemble.
     pub super_digest: Option<String>,
+    /// Per-client limits (connections per IP, outstanding requests, watches, unsent
+    /// replies): see [`crate::limits`].
+    pub limits: crate::limits::Limits,
 }
 
 /// Default allow-list of four-letter words: the read-only health and status words that
@@ -98,6 +101,7 @@ impl Default for Config {
             max_frame_bytes: crate::zkwire::DEFAULT_MAX_FRAME_BYTES,
             four_letter_words: split_words(DEFAULT_FOUR_LETTER_WORDS),
             super_digest: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -195,6 +199,42 @@ pub struct Args {
     /// Super user digest `user:base64(sha1(user:password))` (bypasses every ACL)
     #[arg(long, value_name = "USER:HASH")]
     pub super_digest: Option<String>,
+    /// Per-client limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The per-client limit flags (see [`crate::limits`]).
+#[derive(Debug, clap::Args, Default)]
+pub struct LimitArgs {
+    /// Concurrent client connections per IP address, all protocols; 0 = unlimited [default: 60]
+    #[arg(long, value_name = "N")]
+    pub max_client_cnxns: Option<u32>,
+    /// Requests one connection may have in flight before the server stops reading it [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub max_outstanding_requests: Option<usize>,
+    /// Watches one session may hold on this server; more fail with QuotaExceeded; 0 = unlimited [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub max_watches_per_session: Option<usize>,
+    /// Unsent replies/events a connection may queue before it is closed as too slow [default: 16384]
+    #[arg(long, value_name = "N")]
+    pub max_outbound_messages: Option<usize>,
+    /// Unsent reply/event bytes a connection may queue before it is closed as too slow [default: 67108864]
+    #[arg(long, value_name = "N")]
+    pub max_outbound_bytes: Option<usize>,
+}
+
+impl LimitArgs {
+    fn apply(self, l: &mut crate::limits::Limits) {
+        set(&mut l.max_client_cnxns, self.max_client_cnxns);
+        set(
+            &mut l.max_outstanding_requests,
+            self.max_outstanding_requests,
+        );
+        set(&mut l.max_watches_per_session, self.max_watches_per_session);
+        set(&mut l.max_outbound_messages, self.max_outbound_messages);
+        set(&mut l.max_outbound_bytes, self.max_outbound_bytes);
+    }
 }
 
 /// Splits a comma-separated word list.
@@ -273,6 +313,11 @@ struct FileConfig {
     max_frame_bytes: Option<usize>,
     four_letter_words: Option<String>,
     super_digest: Option<String>,
+    max_client_cnxns: Option<u32>,
+    max_outstanding_requests: Option<usize>,
+    max_watches_per_session: Option<usize>,
+    max_outbound_messages: Option<usize>,
+    max_outbound_bytes: Option<usize>,
 }
 
 impl Args {
@@ -314,6 +359,14 @@ impl Args {
             if f.super_digest.is_some() {
                 c.super_digest = f.super_digest;
             }
+            LimitArgs {
+                max_client_cnxns: f.max_client_cnxns,
+                max_outstanding_requests: f.max_outstanding_requests,
+                max_watches_per_session: f.max_watches_per_session,
+                max_outbound_messages: f.max_outbound_messages,
+                max_outbound_bytes: f.max_outbound_bytes,
+            }
+            .apply(&mut c.limits);
         }
         set(&mut c.node_id, self.id);
         if let Some(p) = &self.peers {
@@ -340,6 +393,7 @@ impl Args {
         if self.super_digest.is_some() {
             c.super_digest = self.super_digest;
         }
+        self.limits.apply(&mut c.limits);
         c.validate()?;
         Ok(c)
     }
@@ -378,6 +432,9 @@ impl Config {
         }
         if self.snapshot_every == 0 {
             return bad("snapshot_every must be > 0");
+        }
+        if let Err(m) = self.limits.check() {
+            return bad(m);
         }
         if self.node_id == 0 {
             return bad("server id must be > 0");
@@ -434,6 +491,48 @@ mod tests {
         assert_eq!(c.client_addr, "127.0.0.1:2181");
         assert_eq!(c.min_session_timeout_ms(), 200);
         assert_eq!(c.max_session_timeout_ms(), 2000);
+    }
+
+    #[test]
+    fn limits_come_from_file_and_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("zk.toml");
+        std::fs::write(
+            &file,
+            "max_client_cnxns = 5\nmax_watches_per_session = 7\nmax_outbound_bytes = 4096\n",
+        )
+        .expect("write");
+        let args = Args {
+            config: Some(file),
+            limits: LimitArgs {
+                max_client_cnxns: Some(0),
+                max_outstanding_requests: Some(3),
+                ..LimitArgs::default()
+            },
+            ..Args::default()
+        };
+        let l = args.into_config().expect("config").limits;
+        assert_eq!(l.max_client_cnxns, 0, "the flag wins");
+        assert_eq!(l.max_outstanding_requests, 3);
+        assert_eq!(l.max_watches_per_session, 7);
+        assert_eq!(l.max_outbound_bytes, 4096);
+        assert_eq!(
+            l.max_outbound_messages,
+            crate::limits::DEFAULT_MAX_OUTBOUND_MESSAGES
+        );
+        assert_eq!(
+            Config::default().limits.max_client_cnxns,
+            60,
+            "ZooKeeper's default"
+        );
+        let bad = Args {
+            limits: LimitArgs {
+                max_outstanding_requests: Some(0),
+                ..LimitArgs::default()
+            },
+            ..Args::default()
+        };
+        assert!(bad.into_config().is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - [`run`] / [`start`]: start one node exactly as the `zk-server` binary does;
 //!   [`node`] assembles it and runs the leader's duties (expiry, reaping, serving gate,
 //!   failover watchdog); [`state`]: what apply and sessions share.
-//! - [`config`]: flags, TOML file, defaults; [`ensemble`]: local multi-node configs.
+//! - [`config`]: flags, TOML file, defaults; [`ensemble`]: local multi-node configs;
+//!   [`limits`]: per-client limits (connections per IP, outstanding requests, watches,
+//!   unsent replies).
 //! - [`tree`]: the replicated znode tree, ACLs and sessions table (pure, deterministic).
 //! - [`raft`]: openraft glue: type config, log store, state machine, peer network.
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
@@ -26,6 +28,7 @@ pub mod config;
 pub mod ensemble;
 pub mod error;
 pub mod fuzzing;
+pub mod limits;
 pub mod pipeline;
 pub mod raft;
 pub mod session;

@@ -10,6 +10,10 @@
 //! The three are unambiguous: read as a frame length, `PRI ` or four lowercase letters
 //! would announce a packet of more than 1.3 GB, far beyond any `--max-frame-bytes`,
 //! which ZooKeeper clients never send (their ConnectRequest is under 100 bytes).
+//!
+//! Every accepted connection, whatever its protocol, takes a slot of its client IP's
+//! `--max-client-cnxns` ([`crate::limits::ConnectionLimiter`]) until it closes; one over
+//! the limit is closed at once, as ZooKeeper does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +24,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::admin::fourlw;
+use crate::api::client_stream::ClientStream;
+use crate::limits::{ConnectionGuard, ConnectionLimiter};
 use crate::pipeline::Pipeline;
 use crate::zkwire;
 
@@ -27,7 +33,7 @@ use crate::zkwire;
 const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Native (gRPC) connections for `tonic::transport::Server::serve_with_incoming*`.
-pub type Incoming = ReceiverStream<Result<TcpStream, std::io::Error>>;
+pub type Incoming = ReceiverStream<Result<ClientStream, std::io::Error>>;
 
 /// What a connection's first bytes say it speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,7 @@ pub fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> (Incoming, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    let limiter = ConnectionLimiter::new(pipeline.config.limits.max_client_cnxns);
     let task = tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -79,10 +86,27 @@ pub fn spawn(
                     }
                 },
             };
+            let Some(slot) = limiter.try_acquire(peer.ip()) else {
+                pipeline
+                    .shared
+                    .metrics
+                    .limits
+                    .rejected_connections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    %peer,
+                    max = limiter.max(),
+                    "too many connections from {} (--max-client-cnxns {}); closing the new one",
+                    peer.ip(),
+                    limiter.max()
+                );
+                drop(socket);
+                continue;
+            };
             if let Err(e) = socket.set_nodelay(true) {
                 tracing::debug!(%peer, "set_nodelay: {e}");
             }
-            tokio::spawn(route(socket, peer, pipeline.clone(), tx.clone()));
+            tokio::spawn(route(socket, slot, peer, pipeline.clone(), tx.clone()));
         }
     });
     (ReceiverStream::new(rx), task)
@@ -90,9 +114,10 @@ pub fn spawn(
 
 async fn route(
     socket: TcpStream,
+    slot: ConnectionGuard,
     peer: SocketAddr,
     p: Arc<Pipeline>,
-    grpc: mpsc::Sender<Result<TcpStream, std::io::Error>>,
+    grpc: mpsc::Sender<Result<ClientStream, std::io::Error>>,
 ) {
     let first = match tokio::time::timeout(SNIFF_TIMEOUT, peek4(&socket)).await {
         Ok(Ok(Some(b))) => b,
@@ -108,10 +133,17 @@ async fn route(
     };
     match classify(first) {
         Protocol::Grpc => {
-            let _ = grpc.send(Ok(socket)).await;
+            // The slot travels with the socket and is released when tonic drops it.
+            let _ = grpc.send(Ok(ClientStream::new(socket, slot))).await;
         }
-        Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
-        Protocol::ZooKeeper => zkwire::conn::serve(p, socket, peer).await,
+        Protocol::FourLetterWord(word) => {
+            fourlw::serve(p, socket, word).await;
+            drop(slot);
+        }
+        Protocol::ZooKeeper => {
+            zkwire::conn::serve(p, socket, peer).await;
+            drop(slot);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use zk_proto::pb::{
 
 use crate::pipeline::Pipeline;
 use crate::session::conn;
-use crate::session::outbound::{Outbound, DEFAULT_LIMIT};
+use crate::session::outbound::Outbound;
 
 /// The native client service.
 pub struct SessionService {
@@ -70,7 +70,7 @@ impl ZooKeeper for SessionService {
                 m
             }
         });
-        let out = Outbound::new(DEFAULT_LIMIT);
+        let out = Outbound::with_limits(&self.pipeline.config.limits, metrics.clone());
         tokio::spawn(conn::serve(
             self.pipeline.clone(),
             inbound,
@@ -96,7 +96,22 @@ impl ZooKeeper for SessionService {
             }
             Ok(m)
         });
-        Ok(Response::new(Box::pin(outbound)))
+        // A connection cut off for not reading ends with a clear status (after what
+        // was already sent, once the client reads again).
+        let tail = futures::stream::once({
+            let out = out.clone();
+            async move { out.overflowed() }
+        })
+        .filter_map(|overflowed| async move {
+            overflowed.then(|| {
+                Err(Status::resource_exhausted(
+                    "the client did not read its replies and events; connection closed \
+                     (--max-outbound-messages / --max-outbound-bytes); reconnect to resume \
+                     the session",
+                ))
+            })
+        });
+        Ok(Response::new(Box::pin(outbound.chain(tail))))
     }
 }
 
