@@ -344,3 +344,71 @@ async fn a_native_client_that_stops_reading_gets_a_clear_status() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_oversized_native_message_ends_only_its_stream() {
+    bounded(60, async {
+        // max_data_bytes 64 KiB: the native message limit is then 4 MiB + 64 KiB.
+        init_tracing();
+        let s = TestServer::start_with(|c| {
+            c.tick_ms = 1000;
+            c.max_data_bytes = 64 << 10;
+        })
+        .await
+        .expect("start");
+        let addr = s.connect_string();
+        let other = Client::connect(&addr).await.expect("other");
+        let connect = pb::ConnectRequest {
+            session_id: 0,
+            password: Bytes::new(),
+            timeout_ms: 10_000,
+            last_zxid_seen: 0,
+        };
+        let mut big = raw::open(&addr, connect.clone())
+            .await
+            .expect("raw session");
+        let req = pb::ClientMessage {
+            kind: Some(pb::client_message::Kind::Request(pb::Request {
+                xid: 1,
+                op: Some(pb::request::Op::Create(pb::CreateRequest {
+                    path: "/huge".into(),
+                    data: Bytes::from(vec![1u8; 5 << 20]),
+                    ..Default::default()
+                })),
+            })),
+        };
+        big.tx.send(req).await.expect("send");
+        let end = futures::StreamExt::next(&mut big.rx).await;
+        match &end {
+            Some(Err(status)) => {
+                println!(
+                    "oversized native message: {:?}: {}",
+                    status.code(),
+                    status.message()
+                );
+                assert!(status.message().contains("too large"), "{status:?}");
+            }
+            other => panic!("expected the stream to fail, got {other:?}"),
+        }
+        assert!(
+            other.exists("/huge").await.expect("exists").is_none(),
+            "nothing written"
+        );
+        other
+            .create("/fine", "x", &CreateOptions::persistent())
+            .await
+            .expect("another session is unaffected");
+        let again = raw::open(
+            &addr,
+            pb::ConnectRequest {
+                session_id: big.connected.session_id,
+                password: big.connected.password.clone(),
+                ..connect
+            },
+        )
+        .await
+        .expect("the session reattaches");
+        assert_eq!(again.connected.session_id, big.connected.session_id);
+    })
+    .await;
+}
