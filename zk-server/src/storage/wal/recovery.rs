@@ -105,15 +105,28 @@ pub(super) fn parse_segment(
             return Err(corrupt(pos, format!("impossible record length {len}")));
         }
         if rem - HEADER < u64::from(len) {
-            if let Some(at) = intact_record_from(bytes, pos, expected) {
-                return Err(corrupt(
-                    pos,
-                    format!(
-                        "record length {len} runs past the end of the file, but an intact \
-                         record (index >= {expected}) starts at byte offset {at}: the length \
-                         field is damaged"
-                    ),
-                ));
+            match intact_record_from(bytes, pos, expected) {
+                Scan::Found(at) => {
+                    return Err(corrupt(
+                        pos,
+                        format!(
+                            "record length {len} runs past the end of the file, but an intact \
+                             record (index >= {expected}) starts at byte offset {at}: the \
+                             length field is damaged"
+                        ),
+                    ));
+                }
+                Scan::TooMuchWork => {
+                    return Err(corrupt(
+                        pos,
+                        format!(
+                            "record length {len} runs past the end of the file, and the bytes \
+                             after it hold too many record-like headers to rule out intact \
+                             records: refusing to cut them off"
+                        ),
+                    ));
+                }
+                Scan::NoneFound => {}
             }
             torn = Some("record payload");
             break;
@@ -145,36 +158,61 @@ pub(super) fn parse_segment(
     })
 }
 
-/// The offset of an intact record in `bytes[from..]` with an index at least `expected`:
+/// Whether an intact record with an index at least `expected` starts in `bytes[from..]`:
 /// either the record at `from` itself with its length taken as "the rest of the file"
 /// (its length field damaged), or one starting later.
-fn intact_record_from(bytes: &[u8], from: u64, expected: u64) -> Option<u64> {
-    let record_at = |q: usize, len: u32| -> bool {
+///
+/// Checksumming candidates is bounded (a few times the file's size): bytes crafted to
+/// hold many record-like headers (znode data is client-controlled) end the scan with
+/// [`Scan::TooMuchWork`], a refusal, rather than a quadratic recovery.
+fn intact_record_from(bytes: &[u8], from: u64, expected: u64) -> Scan {
+    let mut budget = (bytes.len() as u64)
+        .saturating_mul(4)
+        .saturating_add(1 << 20);
+    let mut record_at = |q: usize, len: u32| -> Option<bool> {
         let end = q + HEADER as usize + len as usize;
         if !(8..=MAX_RECORD_LEN).contains(&len) || end > bytes.len() {
-            return false;
+            return Some(false);
         }
         let payload = &bytes[q + HEADER as usize..end];
         let mut ix = [0u8; 8];
         ix.copy_from_slice(&payload[..8]);
         let index = u64::from_le_bytes(ix);
-        let crc = u32::from_le_bytes([bytes[q + 4], bytes[q + 5], bytes[q + 6], bytes[q + 7]]);
         // Cheap filters first: a plausible index, then the checksum.
-        index >= expected && index - expected <= bytes.len() as u64 && checksum(len, payload) == crc
+        if index < expected || index - expected > bytes.len() as u64 {
+            return Some(false);
+        }
+        budget = budget.checked_sub(u64::from(len))?;
+        let crc = u32::from_le_bytes([bytes[q + 4], bytes[q + 5], bytes[q + 6], bytes[q + 7]]);
+        Some(checksum(len, payload) == crc)
     };
     let from = from as usize;
     let rest = bytes.len().saturating_sub(from + HEADER as usize);
-    if let Ok(len) = u32::try_from(rest) {
-        if record_at(from, len) {
-            return Some(from as u64);
-        }
-    }
-    (from + 1..bytes.len().saturating_sub(HEADER as usize + 8))
-        .find(|&q| {
-            let len = u32::from_le_bytes([bytes[q], bytes[q + 1], bytes[q + 2], bytes[q + 3]]);
-            record_at(q, len)
+    let mut candidates = (from..bytes.len().saturating_sub(HEADER as usize + 8)).map(|q| {
+        let len = if q == from {
+            u32::try_from(rest).unwrap_or(u32::MAX)
+        } else {
+            u32::from_le_bytes([bytes[q], bytes[q + 1], bytes[q + 2], bytes[q + 3]])
+        };
+        (q, len)
+    });
+    candidates
+        .find_map(|(q, len)| match record_at(q, len) {
+            Some(true) => Some(Scan::Found(q as u64)),
+            None => Some(Scan::TooMuchWork),
+            Some(false) => None,
         })
-        .map(|q| q as u64)
+        .unwrap_or(Scan::NoneFound)
+}
+
+/// What [`intact_record_from`] found.
+enum Scan {
+    /// An intact record starts at this offset: the record before it is damaged.
+    Found(u64),
+    /// No intact record: the bytes are a torn write.
+    NoneFound,
+    /// Too many candidates to check: refuse rather than risk cutting intact records.
+    TooMuchWork,
 }
 
 pub(super) fn read_segment(
