@@ -80,8 +80,8 @@ fn jute_seeds() -> Vec<Vec<u8>> {
             password: Bytes::from_static(&[0; 16]),
             read_only: Some(false),
         }
-        .encode()
-        .to_vec(),
+        .encode()[4..] // the frame body, without its length prefix
+            .to_vec(),
     );
     let mut w = header(1, op::CREATE);
     w.ustring("/a/new").buffer(b"data").acls(&open).int(0);
