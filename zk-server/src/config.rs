@@ -71,6 +71,9 @@ pub struct Config {
     pub super_digest: Option<String>,
     /// TLS on the client and peer ports, peer authentication (`[tls]` in the file).
     pub tls: crate::tls::TlsSettings,
+    /// Per-client limits (connections per IP, outstanding requests, watches, unsent
+    /// replies): see [`crate::limits`].
+    pub limits: crate::limits::Limits,
 }
 
 /// Default allow-list of four-letter words: the read-only health and status words that
@@ -101,6 +104,7 @@ impl Default for Config {
             four_letter_words: split_words(DEFAULT_FOUR_LETTER_WORDS),
             super_digest: None,
             tls: crate::tls::TlsSettings::default(),
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -200,6 +204,42 @@ pub struct Args {
     pub super_digest: Option<String>,
     #[command(flatten)]
     pub tls: crate::tls::settings::TlsArgs,
+    /// Per-client limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The per-client limit flags (see [`crate::limits`]).
+#[derive(Debug, clap::Args, Default)]
+pub struct LimitArgs {
+    /// Concurrent client connections per IP address, all protocols; 0 = unlimited [default: 60]
+    #[arg(long, value_name = "N")]
+    pub max_client_cnxns: Option<u32>,
+    /// Requests one connection may have in flight before the server stops reading it [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub max_outstanding_requests: Option<usize>,
+    /// Watches one session may hold on this server; more fail with QuotaExceeded; 0 = unlimited [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub max_watches_per_session: Option<usize>,
+    /// Unsent replies/events a connection may queue before it is closed as too slow [default: 16384]
+    #[arg(long, value_name = "N")]
+    pub max_outbound_messages: Option<usize>,
+    /// Unsent reply/event bytes a connection may queue before it is closed as too slow [default: 67108864]
+    #[arg(long, value_name = "N")]
+    pub max_outbound_bytes: Option<usize>,
+}
+
+impl LimitArgs {
+    fn apply(self, l: &mut crate::limits::Limits) {
+        set(&mut l.max_client_cnxns, self.max_client_cnxns);
+        set(
+            &mut l.max_outstanding_requests,
+            self.max_outstanding_requests,
+        );
+        set(&mut l.max_watches_per_session, self.max_watches_per_session);
+        set(&mut l.max_outbound_messages, self.max_outbound_messages);
+        set(&mut l.max_outbound_bytes, self.max_outbound_bytes);
+    }
 }
 
 /// Splits a comma-separated word list.
@@ -279,6 +319,11 @@ struct FileConfig {
     four_letter_words: Option<String>,
     super_digest: Option<String>,
     tls: Option<crate::tls::settings::TlsFile>,
+    max_client_cnxns: Option<u32>,
+    max_outstanding_requests: Option<usize>,
+    max_watches_per_session: Option<usize>,
+    max_outbound_messages: Option<usize>,
+    max_outbound_bytes: Option<usize>,
 }
 
 impl Args {
@@ -323,6 +368,14 @@ impl Args {
             if let Some(t) = f.tls {
                 c.tls.apply_file(t)?;
             }
+            LimitArgs {
+                max_client_cnxns: f.max_client_cnxns,
+                max_outstanding_requests: f.max_outstanding_requests,
+                max_watches_per_session: f.max_watches_per_session,
+                max_outbound_messages: f.max_outbound_messages,
+                max_outbound_bytes: f.max_outbound_bytes,
+            }
+            .apply(&mut c.limits);
         }
         set(&mut c.node_id, self.id);
         if let Some(p) = &self.peers {
@@ -350,6 +403,7 @@ impl Args {
             c.super_digest = self.super_digest;
         }
         c.tls.apply_args(self.tls)?;
+        self.limits.apply(&mut c.limits);
         c.validate()?;
         Ok(c)
     }
@@ -393,6 +447,9 @@ impl Config {
         }
         if self.snapshot_every == 0 {
             return bad("snapshot_every must be > 0");
+        }
+        if let Err(m) = self.limits.check() {
+            return bad(m);
         }
         if self.node_id == 0 {
             return bad("server id must be > 0");
@@ -451,6 +508,48 @@ mod tests {
         assert_eq!(c.client_addr, "127.0.0.1:2181");
         assert_eq!(c.min_session_timeout_ms(), 200);
         assert_eq!(c.max_session_timeout_ms(), 2000);
+    }
+
+    #[test]
+    fn limits_come_from_file_and_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("zk.toml");
+        std::fs::write(
+            &file,
+            "max_client_cnxns = 5\nmax_watches_per_session = 7\nmax_outbound_bytes = 4096\n",
+        )
+        .expect("write");
+        let args = Args {
+            config: Some(file),
+            limits: LimitArgs {
+                max_client_cnxns: Some(0),
+                max_outstanding_requests: Some(3),
+                ..LimitArgs::default()
+            },
+            ..Args::default()
+        };
+        let l = args.into_config().expect("config").limits;
+        assert_eq!(l.max_client_cnxns, 0, "the flag wins");
+        assert_eq!(l.max_outstanding_requests, 3);
+        assert_eq!(l.max_watches_per_session, 7);
+        assert_eq!(l.max_outbound_bytes, 4096);
+        assert_eq!(
+            l.max_outbound_messages,
+            crate::limits::DEFAULT_MAX_OUTBOUND_MESSAGES
+        );
+        assert_eq!(
+            Config::default().limits.max_client_cnxns,
+            60,
+            "ZooKeeper's default"
+        );
+        let bad = Args {
+            limits: LimitArgs {
+                max_outstanding_requests: Some(0),
+                ..LimitArgs::default()
+            },
+            ..Args::default()
+        };
+        assert!(bad.into_config().is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - [`run`] / [`start`]: start one node exactly as the `zk-server` binary does;
 //!   [`node`] assembles it and runs the leader's duties (expiry, reaping, serving gate,
 //!   failover watchdog); [`state`]: what apply and sessions share.
-//! - [`config`]: flags, TOML file, defaults; [`ensemble`]: local multi-node configs.
+//! - [`config`]: flags, TOML file, defaults; [`ensemble`]: local multi-node configs;
+//!   [`limits`]: per-client limits (connections per IP, outstanding requests, watches,
+//!   unsent replies).
 //! - [`tree`]: the replicated znode tree, ACLs and sessions table (pure, deterministic).
 //! - [`raft`]: openraft glue: type config, log store, state machine, peer network.
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
@@ -19,12 +21,16 @@
 //! - [`zkwire`]: Apache ZooKeeper's jute client protocol on the same pipeline.
 //! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
 //!   integration tests (ours and applications').
+//! - [`fuzzing`]: the decoders' entry points for the fuzz targets in `fuzz/` and the
+//!   corpus replay test.
 
 pub mod admin;
 pub mod api;
 pub mod config;
 pub mod ensemble;
 pub mod error;
+pub mod fuzzing;
+pub mod limits;
 pub mod pipeline;
 pub mod raft;
 pub mod session;

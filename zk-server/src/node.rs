@@ -109,6 +109,9 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .await
         .map_err(|e| ServerError::Storage(e.to_string()))?;
     let shared = Arc::new(Shared::with_storage_stats(log_store.storage_stats()));
+    shared
+        .watches
+        .set_limit(config.limits.max_watches_per_session);
     let state_machine = StateMachine::open_with(&data_dir.join("snapshots"), shared.clone(), sync)
         .map_err(|e| ServerError::Storage(e.to_string()))?;
 

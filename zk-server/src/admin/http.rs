@@ -221,6 +221,31 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
         "Four-letter words answered.",
         m.four_letter_words.load(Relaxed),
     );
+    let l = &m.limits;
+    for (name, help, v) in [
+        (
+            "zk_rejected_connections_total",
+            "Connections closed at accept: their IP was at --max-client-cnxns.",
+            &l.rejected_connections,
+        ),
+        (
+            "zk_throttled_total",
+            "Times a connection stopped being read: --max-outstanding-requests in flight.",
+            &l.throttled,
+        ),
+        (
+            "zk_watches_refused_total",
+            "Watch registrations refused with QuotaExceeded (--max-watches-per-session).",
+            &l.watches_refused,
+        ),
+        (
+            "zk_slow_readers_closed_total",
+            "Connections closed because their client did not read its replies and events.",
+            &l.slow_readers_closed,
+        ),
+    ] {
+        counter(name, help, v.load(Relaxed));
+    }
     m.write_ops(&mut s);
     p.shared.storage.write_prometheus(&mut s);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s)

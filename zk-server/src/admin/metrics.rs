@@ -89,6 +89,19 @@ impl Drop for ConnGuard {
     }
 }
 
+/// How often the per-client limits acted (`crate::limits`).
+#[derive(Debug, Default)]
+pub struct LimitCounters {
+    /// Connections closed at accept: their IP was at `--max-client-cnxns`.
+    pub rejected_connections: AtomicU64,
+    /// Times a connection stopped being read: `--max-outstanding-requests` in flight.
+    pub throttled: AtomicU64,
+    /// Watch registrations refused: the session was at `--max-watches-per-session`.
+    pub watches_refused: AtomicU64,
+    /// Connections closed because their client did not read its replies and events.
+    pub slow_readers_closed: AtomicU64,
+}
+
 /// The node's counters.
 pub struct Metrics {
     started: Instant,
@@ -106,6 +119,8 @@ pub struct Metrics {
     pub bad_frames: AtomicU64,
     /// Four-letter words answered.
     pub four_letter_words: AtomicU64,
+    /// Per-client limits at work (`crate::limits`).
+    pub limits: LimitCounters,
     min_us: AtomicU64,
     max_us: AtomicU64,
     ops: Vec<OpStats>,
@@ -124,6 +139,7 @@ impl Default for Metrics {
             outstanding: AtomicI64::new(0),
             bad_frames: AtomicU64::new(0),
             four_letter_words: AtomicU64::new(0),
+            limits: LimitCounters::default(),
             min_us: AtomicU64::new(u64::MAX),
             max_us: AtomicU64::new(0),
             ops: OPS.iter().map(|_| OpStats::default()).collect(),

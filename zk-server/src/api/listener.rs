@@ -15,6 +15,10 @@
 //! `--max-frame-bytes`, which ZooKeeper clients never send (their ConnectRequest is
 //! under 100 bytes). With TLS configured, plaintext connections are closed unless
 //! `allow_plaintext` is set.
+//!
+//! Every accepted connection, whatever its protocol, takes a slot of its client IP's
+//! `--max-client-cnxns` ([`crate::limits::ConnectionLimiter`]) until it closes; one over
+//! the limit is closed at once, as ZooKeeper does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +31,7 @@ use tokio_rustls::rustls;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::admin::fourlw;
+use crate::limits::{ConnectionGuard, ConnectionLimiter};
 use crate::pipeline::Pipeline;
 use crate::tls::io::{Conn, ConnInfo, ServerConn};
 use crate::zkwire;
@@ -74,6 +79,7 @@ pub fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> (Incoming, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    let limiter = ConnectionLimiter::new(pipeline.config.limits.max_client_cnxns);
     let task = tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -96,8 +102,26 @@ pub fn spawn(
             if let Err(e) = socket.set_nodelay(true) {
                 tracing::debug!(%peer, "set_nodelay: {e}");
             }
+            let Some(slot) = limiter.try_acquire(peer.ip()) else {
+                pipeline
+                    .shared
+                    .metrics
+                    .limits
+                    .rejected_connections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    %peer,
+                    max = limiter.max(),
+                    "too many connections from {} (--max-client-cnxns {}); closing the new one",
+                    peer.ip(),
+                    limiter.max()
+                );
+                drop(socket);
+                continue;
+            };
             tokio::spawn(route(
                 socket,
+                slot,
                 peer,
                 pipeline.clone(),
                 tls.clone(),
@@ -110,6 +134,7 @@ pub fn spawn(
 
 async fn route(
     socket: TcpStream,
+    slot: ConnectionGuard,
     peer: SocketAddr,
     p: Arc<Pipeline>,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -129,7 +154,9 @@ async fn route(
     };
     let protocol = classify(first);
     match (&tls, protocol) {
-        (Some(config), Protocol::Tls) => return route_tls(socket, peer, p, config, grpc).await,
+        (Some(config), Protocol::Tls) => {
+            return route_tls(socket, slot, peer, p, config, grpc).await
+        }
         (None, Protocol::Tls) => {
             tracing::debug!(%peer, "TLS ClientHello on a plaintext client port; closing");
             return;
@@ -148,11 +175,19 @@ async fn route(
                     remote: Some(peer),
                     x509: None,
                 },
+                // The slot travels with the socket and is released when tonic drops it.
+                slot: Some(slot),
             };
             let _ = grpc.send(Ok(conn)).await;
         }
-        Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
-        Protocol::ZooKeeper => zkwire::conn::serve(p, socket, peer, None).await,
+        Protocol::FourLetterWord(word) => {
+            fourlw::serve(p, socket, word).await;
+            drop(slot);
+        }
+        Protocol::ZooKeeper => {
+            zkwire::conn::serve(p, socket, peer, None).await;
+            drop(slot);
+        }
         Protocol::Tls => {}
     }
 }
@@ -160,6 +195,7 @@ async fn route(
 /// A TLS connection: handshake, then sniff the decrypted stream's first four bytes.
 async fn route_tls(
     socket: TcpStream,
+    slot: ConnectionGuard,
     peer: SocketAddr,
     p: Arc<Pipeline>,
     config: &Arc<rustls::ServerConfig>,
@@ -180,13 +216,20 @@ async fn route_tls(
             return;
         }
     }
-    let conn = crate::tls::accept::tls_conn(tls, first.to_vec(), peer, x509.clone());
+    let mut conn = crate::tls::accept::tls_conn(tls, first.to_vec(), peer, x509.clone());
     match classify(first) {
         Protocol::Grpc => {
+            conn.slot = Some(slot);
             let _ = grpc.send(Ok(conn)).await;
         }
-        Protocol::FourLetterWord(word) => fourlw::serve(p, conn, word).await,
-        Protocol::ZooKeeper => zkwire::conn::serve(p, conn, peer, x509.as_deref()).await,
+        Protocol::FourLetterWord(word) => {
+            fourlw::serve(p, conn, word).await;
+            drop(slot);
+        }
+        Protocol::ZooKeeper => {
+            zkwire::conn::serve(p, conn, peer, x509.as_deref()).await;
+            drop(slot);
+        }
         Protocol::Tls => tracing::debug!(%peer, "TLS inside TLS; closing"),
     }
 }

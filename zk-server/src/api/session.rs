@@ -17,7 +17,7 @@ use zk_proto::pb::{
 
 use crate::pipeline::Pipeline;
 use crate::session::conn;
-use crate::session::outbound::{Outbound, DEFAULT_LIMIT};
+use crate::session::outbound::Outbound;
 
 /// The native client service.
 pub struct SessionService {
@@ -55,9 +55,16 @@ impl ZooKeeper for SessionService {
         // Request start times by xid, for the per-op counters and latency histograms.
         // Per connection, so the lock is never contended.
         let started: Arc<Mutex<HashMap<i64, (&'static str, Instant)>>> = Arc::default();
+        // Why the client's stream failed (e.g. a message over the size limit), if it did:
+        // the reply stream ends with it, so the client learns why.
+        let failed: Arc<Mutex<Option<Status>>> = Arc::default();
         let inbound = request.into_inner().map({
             let (metrics, conn, started) = (metrics.clone(), guard.stats.clone(), started.clone());
+            let failed = failed.clone();
             move |m| {
+                if let Err(status) = &m {
+                    *failed.lock() = Some(status.clone());
+                }
                 if let Ok(pb::ClientMessage {
                     kind: Some(In::Request(r)),
                 }) = &m
@@ -73,7 +80,7 @@ impl ZooKeeper for SessionService {
                 m
             }
         });
-        let out = Outbound::new(DEFAULT_LIMIT);
+        let out = Outbound::with_limits(&self.pipeline.config.limits, metrics.clone());
         tokio::spawn(conn::serve(
             self.pipeline.clone(),
             inbound,
@@ -99,7 +106,28 @@ impl ZooKeeper for SessionService {
             }
             Ok(m)
         });
-        Ok(Response::new(Box::pin(outbound)))
+        // A connection cut off for not reading ends with a clear status (after what
+        // was already sent, once the client reads again).
+        let tail = futures::stream::once({
+            let out = out.clone();
+            async move { (out.overflowed(), failed.lock().take()) }
+        })
+        .filter_map(|(overflowed, failed)| async move {
+            if overflowed {
+                return Some(Err(Status::resource_exhausted(
+                    "the client did not read its replies and events; connection closed \
+                     (--max-outbound-messages / --max-outbound-bytes); reconnect to resume \
+                     the session",
+                )));
+            }
+            failed.map(|f| {
+                Err(Status::new(
+                    f.code(),
+                    format!("request stream failed, connection closed: {}", f.message()),
+                ))
+            })
+        });
+        Ok(Response::new(Box::pin(outbound.chain(tail))))
     }
 }
 

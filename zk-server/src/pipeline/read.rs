@@ -11,7 +11,7 @@ use crate::session::outbound::Outbound;
 use crate::state::Shared;
 use crate::tree::acl::{self, perms, Id};
 use crate::tree::DataTree;
-use crate::watch::manager::{event_message, WatchKind};
+use crate::watch::manager::{event_message, WatchKind, WatchLimitExceeded};
 use crate::watch::WatchManager;
 
 /// Answers a read-type request of `session`, whose connection has the identities
@@ -28,7 +28,26 @@ pub fn execute(shared: &Shared, session: i64, auth: &[Id], req: &pb::Request, ou
     let zxid = shared.applied_zxid();
     let who = Who { session, auth };
     let resp = answer(&tree, &shared.watches, who, zxid, req, out);
+    if resp.err == Code::QuotaExceeded.as_i32() {
+        shared
+            .metrics
+            .limits
+            .watches_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     out.push(reply::message(resp));
+}
+
+/// The reply to a read whose watch was refused: QuotaExceeded, naming the limit. The
+/// read's result is not returned, so a client never holds data it believes watched.
+fn watch_refused(
+    xid: i64,
+    zxid: i64,
+    op: &str,
+    path: &str,
+    e: &WatchLimitExceeded,
+) -> pb::Response {
+    reply::error(xid, zxid, Code::QuotaExceeded, format!("{op} {path}: {e}"))
 }
 
 /// Who is reading.
@@ -64,7 +83,9 @@ fn answer(
             }
             let stat = tree.exists(&r.path);
             if r.watch {
-                watches.add(session, WatchKind::Data, &r.path);
+                if let Err(e) = watches.add(session, WatchKind::Data, &r.path) {
+                    return watch_refused(xid, zxid, "exists", &r.path, &e);
+                }
             }
             reply::ok(
                 xid,
@@ -80,7 +101,9 @@ fn answer(
         {
             Ok((data, stat)) => {
                 if r.watch {
-                    watches.add(session, WatchKind::Data, &r.path);
+                    if let Err(e) = watches.add(session, WatchKind::Data, &r.path) {
+                        return watch_refused(xid, zxid, "get_data", &r.path, &e);
+                    }
                 }
                 reply::ok(
                     xid,
@@ -99,7 +122,9 @@ fn answer(
         {
             Ok((children, stat)) => {
                 if r.watch {
-                    watches.add(session, WatchKind::Child, &r.path);
+                    if let Err(e) = watches.add(session, WatchKind::Child, &r.path) {
+                        return watch_refused(xid, zxid, "get_children", &r.path, &e);
+                    }
                 }
                 reply::ok(
                     xid,
@@ -175,8 +200,10 @@ fn answer(
             } else {
                 WatchKind::Persistent
             };
-            watches.add(session, kind, &r.path);
-            reply::ok(xid, zxid, R::Empty(pb::Empty {}))
+            match watches.add(session, kind, &r.path) {
+                Ok(()) => reply::ok(xid, zxid, R::Empty(pb::Empty {})),
+                Err(e) => watch_refused(xid, zxid, "add_watch", &r.path, &e),
+            }
         }
         ReqOp::RemoveWatches(r) => {
             let kinds: &[WatchKind] = match pb::WatcherType::try_from(r.watcher_type) {
@@ -213,10 +240,10 @@ fn answer(
                 )
             }
         }
-        ReqOp::SetWatches(s) => {
-            set_watches(tree, watches, who, zxid, s, out);
-            reply::ok(xid, zxid, R::Empty(pb::Empty {}))
-        }
+        ReqOp::SetWatches(s) => match set_watches(tree, watches, who, zxid, s, out) {
+            Ok(()) => reply::ok(xid, zxid, R::Empty(pb::Empty {})),
+            Err(e) => watch_refused(xid, zxid, "set_watches", "(re-arming)", &e),
+        },
         ReqOp::Create(_)
         | ReqOp::Delete(_)
         | ReqOp::SetData(_)
@@ -293,7 +320,9 @@ fn read_one(tree: &DataTree, auth: &[Id], op: &pb::ReadOp) -> pb::ReadResult {
 
 /// Re-arms a reconnecting client's watches; anything that changed after
 /// `relative_zxid` fires at once (ZooKeeper's `DataTree.setWatches`). Paths of existing
-/// nodes the session may not READ are skipped: no event, no watch.
+/// nodes the session may not READ are skipped: no event, no watch. Stops at the
+/// session's watch limit: the watches re-armed so far stay, the error says the rest
+/// were not.
 fn set_watches(
     tree: &DataTree,
     watches: &WatchManager,
@@ -301,7 +330,7 @@ fn set_watches(
     zxid: i64,
     s: &pb::SetWatchesRequest,
     out: &Outbound,
-) {
+) -> Result<(), WatchLimitExceeded> {
     let session = who.session;
     let rel = s.relative_zxid;
     let valid = |p: &String| {
@@ -316,7 +345,7 @@ fn set_watches(
             Some(st) if st.mzxid > rel => {
                 out.push(event_message(EventType::NodeDataChanged, p, st.mzxid));
             }
-            Some(_) => watches.add(session, WatchKind::Data, p),
+            Some(_) => watches.add(session, WatchKind::Data, p)?,
         }
     }
     for p in s.exist_watches.iter().filter(|p| valid(p)) {
@@ -324,7 +353,7 @@ fn set_watches(
             Some(st) => {
                 out.push(event_message(EventType::NodeCreated, p, st.czxid));
             }
-            None => watches.add(session, WatchKind::Data, p),
+            None => watches.add(session, WatchKind::Data, p)?,
         }
     }
     for p in s.child_watches.iter().filter(|p| valid(p)) {
@@ -335,13 +364,14 @@ fn set_watches(
             Some(st) if st.pzxid > rel => {
                 out.push(event_message(EventType::NodeChildrenChanged, p, st.pzxid));
             }
-            Some(_) => watches.add(session, WatchKind::Child, p),
+            Some(_) => watches.add(session, WatchKind::Child, p)?,
         }
     }
     for p in s.persistent_watches.iter().filter(|p| valid(p)) {
-        watches.add(session, WatchKind::Persistent, p);
+        watches.add(session, WatchKind::Persistent, p)?;
     }
     for p in s.persistent_recursive_watches.iter().filter(|p| valid(p)) {
-        watches.add(session, WatchKind::PersistentRecursive, p);
+        watches.add(session, WatchKind::PersistentRecursive, p)?;
     }
+    Ok(())
 }

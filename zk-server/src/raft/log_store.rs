@@ -187,7 +187,7 @@ impl LogStore {
 }
 
 /// Decodes the recovered records, drops the purged ones, and checks there is no hole.
-fn decode_log(
+pub(crate) fn decode_log(
     dir: &Path,
     records: Vec<WalRecord>,
     purged: Option<LogId<NodeId>>,

@@ -61,6 +61,25 @@ struct Applied {
     membership: StoredMembership<NodeId, Member>,
 }
 
+/// Decodes a snapshot read from disk into its raft meta and tree; an error names the
+/// file. Shared by opening and by the snapshot fuzz target.
+pub(crate) fn decode_snapshot(
+    snap: &crate::storage::StoredSnapshot,
+) -> Result<(Meta, DataTree), StorageError> {
+    let meta: Meta = postcard::from_bytes(&snap.meta).map_err(|source| StorageError::Decode {
+        what: "snapshot meta",
+        path: snap.path.clone(),
+        offset: 0,
+        source,
+    })?;
+    let tree = DataTree::from_snapshot_bytes(&snap.data).map_err(|e| StorageError::Corrupt {
+        path: snap.path.clone(),
+        offset: 0,
+        reason: format!("the tree does not decode: {e}"),
+    })?;
+    Ok((meta, tree))
+}
+
 impl StateMachine {
     /// Opens the snapshot directory `dir` (a node's `<data-dir>/snapshots`), loads the
     /// newest snapshot into `shared.tree` and sets `shared.applied`. Snapshot files are
@@ -79,19 +98,7 @@ impl StateMachine {
         let mut applied = Applied::default();
         let mut current = None;
         if let Some(snap) = files.load_latest()? {
-            let meta: Meta =
-                postcard::from_bytes(&snap.meta).map_err(|source| StorageError::Decode {
-                    what: "snapshot meta",
-                    path: snap.path.clone(),
-                    offset: 0,
-                    source,
-                })?;
-            let tree =
-                DataTree::from_snapshot_bytes(&snap.data).map_err(|e| StorageError::Corrupt {
-                    path: snap.path.clone(),
-                    offset: 0,
-                    reason: format!("the tree does not decode: {e}"),
-                })?;
+            let (meta, tree) = decode_snapshot(&snap)?;
             tracing::info!(path = %snap.path.display(), snapshot = %meta, "loaded snapshot");
             *shared.tree.write() = tree;
             shared.applied.send_replace(zxid(meta.last_log_id.as_ref()));

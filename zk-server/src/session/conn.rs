@@ -7,6 +7,12 @@
 //! - a read runs only when no earlier request of the session is still in flight, so it
 //!   sees all of them; until then it, and everything after it, waits in `blocked`;
 //! - replies and watch events share the one outbound queue.
+//!
+//! Back-pressure: once `--max-outstanding-requests` of the connection's requests are in
+//! flight or waiting, the loop stops reading the connection until one is answered (as
+//! ZooKeeper stops reading a throttled connection); the transport's own flow control
+//! then holds the client. No request is refused for it, and other connections are not
+//! affected.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -200,7 +206,24 @@ impl Conn {
         S: Stream<Item = Result<pb::ClientMessage, Status>> + Unpin + Send,
     {
         let out = self.out.clone();
+        let max = self.p.config.limits.max_outstanding_requests;
+        let mut throttled = false;
         loop {
+            let full = self.inflight.len() + self.blocked.len() >= max;
+            if full && !throttled {
+                self.p
+                    .shared
+                    .metrics
+                    .limits
+                    .throttled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(
+                    session = format!("{:#x}", self.session),
+                    max,
+                    "outstanding request limit reached; pausing reads"
+                );
+            }
+            throttled = full;
             tokio::select! {
                 biased;
                 _ = out.closed() => return,
@@ -215,7 +238,7 @@ impl Conn {
                     }
                     self.drain_blocked().await;
                 }
-                msg = inbound.next(), if !self.closing => match msg {
+                msg = inbound.next(), if !self.closing && !full => match msg {
                     Some(Ok(pb::ClientMessage { kind: Some(In::Request(req)) })) => {
                         self.live.touch();
                         if self.blocked.is_empty() {

@@ -3,9 +3,10 @@
 //!
 //! `push` never blocks (apply pushes events while holding the tree lock, and reads push
 //! their reply while holding it, which is what makes "event before any later reply that
-//! could observe the change" hold). The queue is bounded: a client that stops reading
-//! is disconnected instead of making the server buffer without bound; it reconnects
-//! and re-arms its watches.
+//! could observe the change" hold). The queue is bounded, in messages and in bytes
+//! (`--max-outbound-messages`, `--max-outbound-bytes`): a client that stops reading is
+//! disconnected instead of making the server buffer without bound; its session stays,
+//! and it reconnects and re-arms its watches.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +14,15 @@ use std::sync::Arc;
 
 use futures::Stream;
 use parking_lot::Mutex;
+use prost::Message;
 use tokio::sync::Notify;
 use zk_proto::pb::ServerMessage;
 
+use crate::admin::metrics::Metrics;
+use crate::limits::Limits;
+
 /// Messages a connection may have queued before it is cut off.
-pub const DEFAULT_LIMIT: usize = 16 * 1024;
+pub const DEFAULT_LIMIT: usize = crate::limits::DEFAULT_MAX_OUTBOUND_MESSAGES;
 
 /// Producer handle of a connection's outbound queue (cheap to clone).
 #[derive(Clone)]
@@ -25,28 +30,56 @@ pub struct Outbound {
     inner: Arc<Inner>,
 }
 
+/// The unsent messages, each with its encoded size, and their total.
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<(ServerMessage, usize)>,
+    bytes: usize,
+}
+
 struct Inner {
-    queue: Mutex<VecDeque<ServerMessage>>,
+    queue: Mutex<Queue>,
     notify: Notify,
     closed_notify: Notify,
     closed: AtomicBool,
     overflowed: AtomicBool,
     closing_session: AtomicBool,
     limit: usize,
+    max_bytes: usize,
+    /// Where a slow-reader disconnect is counted.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Outbound {
-    /// An empty queue holding at most `limit` unsent messages.
+    /// An empty queue holding at most `limit` unsent messages (of any size).
     pub fn new(limit: usize) -> Outbound {
+        Outbound::bounded(limit, usize::MAX, None)
+    }
+
+    /// An empty queue bounded by `limits` (messages and bytes), counting a slow-reader
+    /// disconnect in `metrics`.
+    pub fn with_limits(limits: &Limits, metrics: Arc<Metrics>) -> Outbound {
+        Outbound::bounded(
+            limits.max_outbound_messages,
+            limits.max_outbound_bytes,
+            Some(metrics),
+        )
+    }
+
+    /// An empty queue holding at most `limit` unsent messages and `max_bytes` unsent
+    /// bytes; a message is always accepted into an empty queue, whatever its size.
+    fn bounded(limit: usize, max_bytes: usize, metrics: Option<Arc<Metrics>>) -> Outbound {
         Outbound {
             inner: Arc::new(Inner {
-                queue: Mutex::new(VecDeque::new()),
+                queue: Mutex::new(Queue::default()),
                 notify: Notify::new(),
                 closed_notify: Notify::new(),
                 closed: AtomicBool::new(false),
                 overflowed: AtomicBool::new(false),
                 closing_session: AtomicBool::new(false),
                 limit,
+                max_bytes,
+                metrics,
             }),
         }
     }
@@ -58,18 +91,35 @@ impl Outbound {
             return false;
         }
         {
+            let size = msg.encoded_len();
             let mut q = self.inner.queue.lock();
-            if q.len() >= self.inner.limit {
+            let full = q.messages.len() >= self.inner.limit
+                || (!q.messages.is_empty() && q.bytes.saturating_add(size) > self.inner.max_bytes);
+            if full {
+                let (queued, bytes) = (q.messages.len(), q.bytes);
+                // Never sent (the stream ends at once): free them now.
+                q.messages.clear();
+                q.bytes = 0;
                 drop(q);
                 tracing::warn!(
-                    limit = self.inner.limit,
-                    "client is not reading; closing its connection"
+                    queued,
+                    bytes,
+                    max_messages = self.inner.limit,
+                    max_bytes = self.inner.max_bytes,
+                    "client is not reading its replies and events; closing its connection \
+                     (--max-outbound-messages / --max-outbound-bytes)"
                 );
+                if let Some(m) = &self.inner.metrics {
+                    m.limits
+                        .slow_readers_closed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 self.inner.overflowed.store(true, Ordering::Release);
                 self.close();
                 return false;
             }
-            q.push_back(msg);
+            q.bytes += size;
+            q.messages.push_back((msg, size));
         }
         self.inner.notify.notify_one();
         true
@@ -114,6 +164,16 @@ impl Outbound {
         self.inner.overflowed.load(Ordering::Acquire)
     }
 
+    /// Resolves once the queue overflowed (never, if it closes normally): a writer
+    /// blocked on a client that does not read races its write against this and gives
+    /// up the connection.
+    pub async fn overflow(&self) {
+        self.closed().await;
+        if !self.overflowed() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Two handles on the same queue.
     pub fn same(&self, other: &Outbound) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -128,8 +188,15 @@ impl Outbound {
                 if inner.overflowed.load(Ordering::Acquire) {
                     return None;
                 }
-                let next = inner.queue.lock().pop_front();
-                if let Some(msg) = next {
+                let next = {
+                    let mut q = inner.queue.lock();
+                    let next = q.messages.pop_front();
+                    if let Some((_, size)) = &next {
+                        q.bytes -= size;
+                    }
+                    next
+                };
+                if let Some((msg, _)) = next {
                     return Some((msg, inner));
                 }
                 if inner.closed.load(Ordering::Acquire) {
@@ -174,6 +241,25 @@ mod tests {
         assert!(!out.push(reply(9)));
         let got: Vec<i64> = stream.map(|m| xid(&m)).collect().await;
         assert_eq!(got, vec![0, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn byte_limit_closes_the_connection_but_one_large_message_passes() {
+        let big = |xid: i64, n: usize| ServerMessage {
+            kind: Some(Kind::Response(Response {
+                xid,
+                message: "x".repeat(n),
+                ..Response::default()
+            })),
+        };
+        let out = Outbound::bounded(100, 1000, None);
+        let stream = out.stream();
+        assert!(out.push(big(1, 5000)), "alone in the queue: accepted");
+        let got: Vec<i64> = stream.take(1).map(|m| xid(&m)).collect().await;
+        assert_eq!(got, vec![1]);
+        assert!(out.push(big(2, 600)));
+        assert!(!out.push(big(3, 600)), "over 1000 queued bytes");
+        assert!(out.overflowed());
     }
 
     #[tokio::test]

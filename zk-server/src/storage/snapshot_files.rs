@@ -98,15 +98,7 @@ impl SnapshotFiles {
     pub fn save(&self, index: u64, meta: &[u8], data: &[u8]) -> Result<PathBuf, StorageError> {
         let path = self.path_for(index);
         let tmp = path.with_extension("snap.tmp");
-        let meta_len = u32::try_from(meta.len()).map_err(|_| {
-            StorageError::InvalidRequest(format!("snapshot meta of {} bytes", meta.len()))
-        })?;
-        let data_len = data.len() as u64;
-        let mut header = Vec::with_capacity(HEADER);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&meta_len.to_le_bytes());
-        header.extend_from_slice(&data_len.to_le_bytes());
-        header.extend_from_slice(&checksum(meta_len, data_len, meta, data).to_le_bytes());
+        let header = header(meta, data)?;
 
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new()
@@ -149,10 +141,43 @@ impl SnapshotFiles {
     pub fn load(&self, index: u64) -> Result<StoredSnapshot, StorageError> {
         read_file(index, &self.path_for(index))
     }
+
+    /// A whole snapshot file's bytes for `meta` and `data`, as [`SnapshotFiles::save`]
+    /// writes them (for tests and fuzzing).
+    pub fn encode(meta: &[u8], data: &[u8]) -> Result<Vec<u8>, StorageError> {
+        let mut out = header(meta, data)?;
+        out.extend_from_slice(meta);
+        out.extend_from_slice(data);
+        Ok(out)
+    }
+
+    /// Decodes a snapshot file's bytes exactly as loading does, without touching the
+    /// disk (for fuzzing and tests): the verified parts or the error loading would give.
+    pub fn decode(index: u64, bytes: &[u8]) -> Result<StoredSnapshot, StorageError> {
+        parse_file(index, Path::new("<snapshot bytes>"), bytes)
+    }
+}
+
+/// The file header for `meta` and `data`: magic, lengths, checksum.
+fn header(meta: &[u8], data: &[u8]) -> Result<Vec<u8>, StorageError> {
+    let meta_len = u32::try_from(meta.len()).map_err(|_| {
+        StorageError::InvalidRequest(format!("snapshot meta of {} bytes", meta.len()))
+    })?;
+    let data_len = data.len() as u64;
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&meta_len.to_le_bytes());
+    header.extend_from_slice(&data_len.to_le_bytes());
+    header.extend_from_slice(&checksum(meta_len, data_len, meta, data).to_le_bytes());
+    Ok(header)
 }
 
 fn read_file(index: u64, path: &Path) -> Result<StoredSnapshot, StorageError> {
     let bytes = fs::read(path).map_err(|e| StorageError::io("read", path, e))?;
+    parse_file(index, path, &bytes)
+}
+
+fn parse_file(index: u64, path: &Path, bytes: &[u8]) -> Result<StoredSnapshot, StorageError> {
     let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
         path: path.to_path_buf(),
         offset,

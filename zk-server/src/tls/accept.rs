@@ -92,5 +92,6 @@ pub fn tls_conn(
             remote: Some(remote),
             x509,
         },
+        slot: None,
     }
 }

@@ -101,6 +101,8 @@ pub struct ServerConn {
     pub conn: Conn,
     /// The client's address and certificate subject.
     pub info: ConnInfo,
+    /// The client IP's connection slot (`--max-client-cnxns`), released on drop.
+    pub slot: Option<crate::limits::ConnectionGuard>,
 }
 
 impl Connected for ServerConn {

@@ -54,6 +54,24 @@ struct Inner {
 #[derive(Default)]
 pub struct WatchManager {
     inner: Mutex<Inner>,
+    /// Most registrations one session may hold (`--max-watches-per-session`); 0 = no
+    /// limit.
+    limit: std::sync::atomic::AtomicUsize,
+}
+
+/// A watch was not registered: its session already holds the most it may.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "session {session:#x} already holds {held} watches on this server, the limit \
+     (--max-watches-per-session {max}); remove some or let them fire"
+)]
+pub struct WatchLimitExceeded {
+    /// The session.
+    pub session: i64,
+    /// Watches it holds.
+    pub held: usize,
+    /// The limit.
+    pub max: usize,
 }
 
 impl WatchManager {
@@ -132,10 +150,29 @@ impl WatchManager {
         }
     }
 
+    /// Sets the most watches one session may hold (0 = no limit). Registrations above
+    /// a lowered limit stay until they fire or are removed.
+    pub fn set_limit(&self, max: usize) {
+        self.limit.store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Registers a watch. Call with the tree lock held (read) right after the read the
-    /// watch belongs to, so no change slips in between.
-    pub fn add(&self, session: i64, kind: WatchKind, path: &str) {
+    /// watch belongs to, so no change slips in between. A new registration beyond the
+    /// session's limit is refused (one it already holds is not new, and passes).
+    pub fn add(&self, session: i64, kind: WatchKind, path: &str) -> Result<(), WatchLimitExceeded> {
         let mut inner = self.inner.lock();
+        let max = self.limit.load(std::sync::atomic::Ordering::Relaxed);
+        if max != 0 {
+            let held = inner.by_session.get(&session).map_or(0, |s| s.len());
+            let already = inner
+                .tables
+                .get(&kind)
+                .and_then(|t| t.get(path))
+                .is_some_and(|s| s.contains(&session));
+            if held >= max && !already {
+                return Err(WatchLimitExceeded { session, held, max });
+            }
+        }
         let new = inner
             .tables
             .entry(kind)
@@ -153,6 +190,7 @@ impl WatchManager {
                 .or_default()
                 .insert((kind, path.to_string()));
         }
+        Ok(())
     }
 
     /// Removes a session's watches of the given kinds on `path`; true if any existed.
@@ -386,8 +424,8 @@ mod tests {
         let m = WatchManager::new();
         let out = Outbound::new(100);
         m.attach(7, out.clone());
-        m.add(7, WatchKind::Data, "/a");
-        m.add(7, WatchKind::Persistent, "/a");
+        m.add(7, WatchKind::Data, "/a").unwrap();
+        m.add(7, WatchKind::Persistent, "/a").unwrap();
         m.trigger(5, &[ev("/a", ChangeKind::DataChanged)], open);
         m.trigger(6, &[ev("/a", ChangeKind::DataChanged)], open);
         let got = drain(&out).await;
@@ -402,8 +440,8 @@ mod tests {
         let m = WatchManager::new();
         let out = Outbound::new(100);
         m.attach(1, out.clone());
-        m.add(1, WatchKind::Child, "/p");
-        m.add(1, WatchKind::PersistentRecursive, "/p");
+        m.add(1, WatchKind::Child, "/p").unwrap();
+        m.add(1, WatchKind::PersistentRecursive, "/p").unwrap();
         m.trigger(
             3,
             &[
@@ -432,7 +470,7 @@ mod tests {
         m.attach(2, other.clone());
         m.set_identities(2, &other, &[Id::new("ip", "127.0.0.1")]);
         for s in [1, 2] {
-            m.add(s, WatchKind::PersistentRecursive, "/");
+            m.add(s, WatchKind::PersistentRecursive, "/").unwrap();
         }
         let private = vec![Acl::new(perms::ALL, "digest", "alice:h")];
         // "/vanished" is in no tree (created and deleted by one multi): no one sees it.
@@ -461,12 +499,34 @@ mod tests {
     }
 
     #[test]
+    fn the_per_session_limit_refuses_new_watches_only() {
+        let m = WatchManager::new();
+        m.set_limit(2);
+        m.add(1, WatchKind::Data, "/a").unwrap();
+        m.add(1, WatchKind::Child, "/a").unwrap();
+        let err = m.add(1, WatchKind::Data, "/b").unwrap_err();
+        assert_eq!((err.held, err.max), (2, 2));
+        assert!(
+            err.to_string().contains("--max-watches-per-session"),
+            "{err}"
+        );
+        m.add(1, WatchKind::Data, "/a").unwrap(); // already held: not new
+        m.add(2, WatchKind::Data, "/b").unwrap(); // another session is unaffected
+        assert!(m.remove(1, "/a", &[WatchKind::Data]));
+        m.add(1, WatchKind::Data, "/b").unwrap(); // room again
+        m.set_limit(0);
+        for i in 0..10 {
+            m.add(1, WatchKind::Data, &format!("/n{i}")).unwrap();
+        }
+    }
+
+    #[test]
     fn detach_drops_watches_of_that_connection_only() {
         let m = WatchManager::new();
         let a = Outbound::new(10);
         let b = Outbound::new(10);
         m.attach(1, a.clone());
-        m.add(1, WatchKind::Data, "/x");
+        m.add(1, WatchKind::Data, "/x").unwrap();
         m.attach(1, b.clone());
         m.detach(1, &a);
         assert!(m.has(1, "/x", &[WatchKind::Data]));

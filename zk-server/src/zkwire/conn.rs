@@ -32,7 +32,7 @@ use super::translate::{self, After, AuthInfo, Reply};
 use crate::admin::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::session::conn as session_conn;
-use crate::session::outbound::{Outbound, DEFAULT_LIMIT};
+use crate::session::outbound::Outbound;
 
 /// How long a new connection may take to send its ConnectRequest.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,7 +128,7 @@ where
 
     let (tx, rx) = mpsc::channel::<Result<pb::ClientMessage, Status>>(INBOUND_DEPTH);
     let (pending_tx, mut pending_rx) = mpsc::unbounded_channel::<Pending>();
-    let out = Outbound::new(DEFAULT_LIMIT);
+    let out = Outbound::with_limits(&p.config.limits, metrics.clone());
     let mut out_stream = Box::pin(out.stream());
     let native_connect = pb::ConnectRequest {
         session_id: connect.session_id,
@@ -271,7 +271,13 @@ where
                 }
                 Some(OutKind::Connected(_)) | None => continue,
             };
-            if write(&mut wr, &metrics, bytes).await.is_err() {
+            // A client that does not read blocks this write; overflow of its queue
+            // (it is too slow) ends the connection instead of waiting forever.
+            let written = tokio::select! {
+                r = write(&mut wr, &metrics, bytes) => r.is_ok(),
+                _ = out.overflow() => false,
+            };
+            if !written {
                 break 'serve;
             }
             if after == After::Close {
@@ -280,11 +286,19 @@ where
             }
             next = out_stream.next().now_or_never().flatten();
         }
-        if wr.flush().await.is_err() {
+        let flushed = tokio::select! {
+            r = wr.flush() => r.is_ok(),
+            _ = out.overflow() => false,
+        };
+        if !flushed {
             break;
         }
     }
-    let _ = wr.shutdown().await;
+    if out.overflowed() {
+        tracing::info!(%peer, "closed a ZooKeeper connection whose client does not read its replies");
+    } else {
+        let _ = wr.shutdown().await;
+    }
     reader.abort();
     out.close();
     let _ = session_task.await;

@@ -15,9 +15,15 @@
 //! - Anything else that does not check out (a checksum mismatch, an impossible length, an
 //!   index out of sequence, an incomplete record in a segment that is not the last) is an
 //!   error naming the file and byte offset: data is never dropped silently.
-//! - Limit: a length field damaged so that its record seems to run past the end of the
-//!   last segment is indistinguishable from a torn write (the length is not checksummed on
-//!   its own); lengths above [`MAX_RECORD_LEN`] are always errors.
+//! - A record that seems to run past the end of the last segment is a torn write only
+//!   if no intact record starts at or after it: if its bytes check out with the length
+//!   "rest of the file", or an intact record follows, its length field was damaged, and
+//!   opening fails instead of cutting off intact records. Lengths above
+//!   [`MAX_RECORD_LEN`] are always errors. A zero-filled tail (the file grew but the
+//!   data never reached the disk) is a torn write too.
+//! - Residual limit: a torn tail whose surviving bytes happen to contain a complete,
+//!   checksummed record image (a client could store one as znode data) is refused
+//!   rather than cut — a clear refusal, never a silent loss.
 //!
 //! # Writing
 //! One thread owns the files. Callers queue operations ([`Wal::submit_append`],
@@ -158,6 +164,17 @@ impl Wal {
             },
             records,
         ))
+    }
+
+    /// Decodes one segment's bytes (records `first`, `first + 1`, ...) exactly as
+    /// [`Wal::open`] does, without touching the disk: the records of the intact prefix,
+    /// or the error opening would give. A torn tail is cut as on open. For fuzzing and
+    /// tests of the decoder: it must never panic, whatever the bytes.
+    pub fn decode_segment(bytes: &[u8], first: u64) -> Result<Vec<WalRecord>, StorageError> {
+        let mut out = Vec::new();
+        let path = Path::new("<segment bytes>");
+        recovery::parse_segment(bytes, first, path, &mut out)?;
+        Ok(out)
     }
 
     /// The WAL directory.

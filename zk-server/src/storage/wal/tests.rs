@@ -292,3 +292,26 @@ fn completions_fail_after_the_writer_is_gone() {
     let err = rx.recv().unwrap().unwrap_err();
     assert!(matches!(err, StorageError::WriterGone { .. }), "{err:?}");
 }
+
+#[test]
+fn crafted_record_like_headers_end_in_a_refusal_not_a_long_scan() {
+    // A valid record 1, then a "torn" record (its length runs past the end) whose bytes
+    // are packed with fake headers of index 2, each claiming the rest of the file:
+    // checksumming them all would be quadratic; the scan gives up and refuses instead.
+    let mut bytes = Vec::new();
+    super::segment::encode_into(&mut bytes, &rec(1)).unwrap();
+    bytes.extend_from_slice(&60_000_000u32.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    let n = 200_000usize;
+    let total = bytes.len() + n * 16;
+    for _ in 0..n {
+        let q = bytes.len();
+        let len = (total - q - 8) as u32;
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&2u64.to_le_bytes());
+    }
+    assert_eq!(bytes.len(), total);
+    let err = Wal::decode_segment(&bytes, 1).unwrap_err().to_string();
+    assert!(err.contains("too many record-like headers"), "{err}");
+}

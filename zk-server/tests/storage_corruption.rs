@@ -1,0 +1,483 @@
+//! Crash consistency of the log and snapshots under damage: the log truncated at EVERY
+//! byte of its last records, and seeded random bit flips in log records and snapshot
+//! files. Each case must end in recovery of exactly the intact prefix (checked record
+//! by record, and znode by znode on a real node) or in a refusal naming the file and the
+//! byte offset — never a panic, never an intact record silently dropped.
+//!
+//! The byte-by-byte cases open the storage layer directly (fast); a real in-process node
+//! (`TestServer`) restarts on a few damaged data directories to check the tree itself.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zk_client::{Client, CreateOptions};
+use zk_server::storage::{SnapshotFiles, StorageError, SyncMode, Wal, WalOptions, WalRecord};
+use zk_server::testing::TestServer;
+
+/// A small deterministic RNG (xorshift64*): every case is reproducible from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Record `i`: distinct content and length, so a wrong record cannot pass for another.
+fn rec(i: u64) -> WalRecord {
+    let data = format!("record {i} {}", "#".repeat((i as usize * 7) % 23)).into_bytes();
+    WalRecord { index: i, data }
+}
+
+/// Bytes record `i` takes on disk: 8-byte header, 8-byte index, data.
+fn rec_len(i: u64) -> u64 {
+    16 + rec(i).data.len() as u64
+}
+
+fn opts(segment_bytes: u64) -> WalOptions {
+    WalOptions {
+        sync: SyncMode::Never,
+        segment_bytes,
+    }
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Writes records `1..=n`, one write each, into `dir`.
+async fn write_log(dir: &Path, n: u64, segment_bytes: u64) {
+    let (wal, got) = Wal::open(dir, opts(segment_bytes)).expect("open");
+    assert!(got.is_empty());
+    for i in 1..=n {
+        wal.append(vec![rec(i)]).await.expect("append");
+    }
+}
+
+/// Asserts `err` is a corruption error naming `path` and the record at `offset`.
+fn assert_refusal(err: &StorageError, path: &Path, offset: u64, case: &str) {
+    match err {
+        StorageError::Corrupt {
+            path: p, offset: o, ..
+        } => {
+            assert_eq!(p, path, "{case}: {err}");
+            assert_eq!(*o, offset, "{case}: {err}");
+        }
+        other => panic!("{case}: expected a corruption error, got {other:?}"),
+    }
+    let msg = err.to_string();
+    let name = path.file_name().expect("name").to_string_lossy();
+    assert!(
+        msg.contains(name.as_ref()) && msg.contains(&format!("offset {offset}")),
+        "{case}: the message names file and offset: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn log_cut_at_every_byte_of_its_last_records_recovers_the_intact_prefix() {
+    const N: u64 = 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_log(dir.path(), N, 64 << 20).await;
+    let path = segments(dir.path()).pop().expect("a segment");
+    let original = fs::read(&path).expect("read");
+    // Record i starts at starts[i - 1]; starts[N] is the end of the file.
+    let mut starts = vec![0u64];
+    for i in 1..=N {
+        starts.push(starts[starts.len() - 1] + rec_len(i));
+    }
+    assert_eq!(starts[N as usize], original.len() as u64);
+
+    let from = starts[(N - 4) as usize]; // the last four records
+    let mut cases = 0;
+    for cut in from..=original.len() as u64 {
+        fs::write(&path, &original[..cut as usize]).expect("cut");
+        let case = format!("cut at byte {cut}");
+        let (wal, got) = Wal::open(dir.path(), opts(64 << 20))
+            .unwrap_or_else(|e| panic!("{case}: a torn tail must recover, got {e}"));
+        // Exactly the records that lie wholly before the cut, byte for byte.
+        let intact = starts.iter().filter(|s| **s <= cut).count() as u64 - 1;
+        let want: Vec<WalRecord> = (1..=intact).map(rec).collect();
+        assert_eq!(got, want, "{case}");
+        assert_eq!(
+            fs::metadata(&path).expect("meta").len(),
+            starts[intact as usize],
+            "{case}: the torn bytes are cut off"
+        );
+        // The log continues right after the intact prefix.
+        wal.append(vec![rec(intact + 1)]).await.expect("append");
+        drop(wal);
+        let (_wal, again) = Wal::open(dir.path(), opts(64 << 20)).expect("reopen");
+        assert_eq!(again.len() as u64, intact + 1, "{case}");
+        assert_eq!(again.last(), Some(&rec(intact + 1)), "{case}");
+        cases += 1;
+    }
+    println!("log truncation: {cases} cut points, each recovered exactly the intact prefix");
+}
+
+#[tokio::test]
+async fn zero_filled_tail_is_a_torn_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_log(dir.path(), 3, 64 << 20).await;
+    let path = segments(dir.path()).pop().expect("a segment");
+    let mut bytes = fs::read(&path).expect("read");
+    let end = bytes.len() as u64;
+    bytes.extend_from_slice(&[0u8; 100]);
+    fs::write(&path, &bytes).expect("write");
+    let (_wal, got) = Wal::open(dir.path(), opts(64 << 20)).expect("open");
+    assert_eq!(got, (1..=3).map(rec).collect::<Vec<_>>());
+    assert_eq!(fs::metadata(&path).expect("meta").len(), end);
+}
+
+/// A flipped bit must never lose an intact record: opening either refuses, naming the
+/// file and the start of the damaged record, or (never, with a CRC) yields everything.
+fn check_flip(dir: &Path, files: &[(PathBuf, Vec<u8>, Vec<u64>)], all: &[WalRecord], seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let (path, original, starts) = &files[rng.below(files.len() as u64) as usize];
+    let byte = rng.below(original.len() as u64);
+    let bit = rng.below(8);
+    let mut bytes = original.clone();
+    bytes[byte as usize] ^= 1 << bit;
+    fs::write(path, &bytes).expect("flip");
+    let case = format!(
+        "seed {seed}: bit {bit} of byte {byte} in {}",
+        path.display()
+    );
+    match Wal::open(dir, opts(300)) {
+        Ok((_wal, got)) => assert_eq!(got, all, "{case}: opened, so nothing may be missing"),
+        Err(e) => {
+            let record = starts.iter().rev().find(|s| **s <= byte).copied();
+            assert_refusal(&e, path, record.unwrap_or(0), &case);
+            assert_eq!(
+                &fs::read(path).expect("read"),
+                &bytes,
+                "{case}: file untouched"
+            );
+        }
+    }
+    fs::write(path, original).expect("restore");
+}
+
+#[tokio::test]
+async fn flipped_bits_in_log_records_refuse_to_start_naming_file_and_offset() {
+    const N: u64 = 24;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_log(dir.path(), N, 300).await; // several segments
+    let all: Vec<WalRecord> = (1..=N).map(rec).collect();
+    let mut files = Vec::new();
+    let mut next = 1u64;
+    for path in segments(dir.path()) {
+        let bytes = fs::read(&path).expect("read");
+        let mut starts = Vec::new();
+        let mut pos = 0u64;
+        while pos < bytes.len() as u64 {
+            starts.push(pos);
+            pos += rec_len(next);
+            next += 1;
+        }
+        files.push((path, bytes, starts));
+    }
+    assert!(files.len() >= 3, "the log spans several segments");
+    assert_eq!(next, N + 1);
+
+    // Every bit of the last two records (the tail, where a damaged length could pass
+    // for a torn write), then seeded random bits anywhere.
+    let (last_path, last_bytes, last_starts) = files.last().expect("last").clone();
+    let from = last_starts[last_starts.len().saturating_sub(2)];
+    let mut cases = 0;
+    for byte in from..last_bytes.len() as u64 {
+        for bit in 0..8 {
+            let mut bytes = last_bytes.clone();
+            bytes[byte as usize] ^= 1 << bit;
+            fs::write(&last_path, &bytes).expect("flip");
+            let case = format!("bit {bit} of byte {byte} of the last segment");
+            match Wal::open(dir.path(), opts(300)) {
+                Ok((_wal, got)) => panic!("{case}: opened with {} records", got.len()),
+                Err(e) => {
+                    let record = last_starts.iter().rev().find(|s| **s <= byte).copied();
+                    assert_refusal(&e, &last_path, record.unwrap_or(0), &case);
+                }
+            }
+            cases += 1;
+        }
+    }
+    fs::write(&last_path, &last_bytes).expect("restore");
+    for seed in 1..=400u64 {
+        check_flip(
+            dir.path(),
+            &files,
+            &all,
+            seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        cases += 1;
+    }
+    let (_wal, got) = Wal::open(dir.path(), opts(300)).expect("restored log opens");
+    assert_eq!(got, all);
+    println!("log bit flips: {cases} cases, each refused naming file and record offset");
+}
+
+#[test]
+fn snapshot_bit_flips_and_cuts_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = SnapshotFiles::open(dir.path(), SyncMode::Never).expect("open");
+    files.save(10, b"older meta", b"older tree").expect("save");
+    let data: Vec<u8> = (0..200u32).map(|i| (i * 31 % 251) as u8).collect();
+    let path = files.save(20, b"snapshot meta", &data).expect("save");
+    let original = fs::read(&path).expect("read");
+    let name = path
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    let check = |case: String| match files.load_latest() {
+        Ok(Some(s)) => panic!("{case}: loaded a damaged snapshot ({} bytes)", s.data.len()),
+        Ok(None) => panic!("{case}: the snapshot vanished"),
+        Err(e @ StorageError::Corrupt { .. }) => {
+            assert!(e.to_string().contains(&name), "{case}: {e}");
+        }
+        Err(other) => panic!("{case}: unexpected error {other:?}"),
+    };
+    let mut cases = 0;
+    for byte in 0..original.len() {
+        for bit in 0..8 {
+            let mut bytes = original.clone();
+            bytes[byte] ^= 1 << bit;
+            fs::write(&path, &bytes).expect("flip");
+            check(format!("bit {bit} of byte {byte}"));
+            cases += 1;
+        }
+    }
+    for cut in 0..original.len() {
+        fs::write(&path, &original[..cut]).expect("cut");
+        check(format!("cut at {cut}"));
+        cases += 1;
+    }
+    fs::write(&path, &original).expect("restore");
+    let s = files.load_latest().expect("load").expect("some");
+    assert_eq!(
+        (s.index, &s.meta[..], &s.data[..]),
+        (20, &b"snapshot meta"[..], &data[..])
+    );
+    // The older snapshot is never used silently in place of a damaged newer one.
+    assert_eq!(files.load(10).expect("older").data, b"older tree");
+    println!("snapshot damage: {cases} cases, each refused naming the file");
+}
+
+// ---- A real node on damaged data directories ----
+
+fn key(i: usize) -> String {
+    format!("/k{i:02}")
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("value of {i}").into_bytes()
+}
+
+/// Which `/kNN` a log record creates (its payload holds the path), if any.
+fn creates(data: &[u8], n: usize) -> Option<usize> {
+    (0..n).find(|i| {
+        let k = key(*i);
+        data.windows(k.len()).any(|w| w == k.as_bytes())
+    })
+}
+
+/// Asserts exactly `/k00 ..= /k(present-1)` exist, with their values.
+async fn assert_prefix(server: &TestServer, present: usize, n: usize, case: &str) {
+    let c = Client::connect(&server.connect_string())
+        .await
+        .unwrap_or_else(|e| panic!("{case}: connect: {e}"));
+    for i in 0..n {
+        let got = c.get_data(&key(i)).await;
+        if i < present {
+            let (data, _) = got.unwrap_or_else(|e| panic!("{case}: {} lost: {e}", key(i)));
+            assert_eq!(data.as_ref(), &value(i)[..], "{case}: {}", key(i));
+        } else {
+            assert!(
+                got.is_err(),
+                "{case}: {} is past the cut but exists",
+                key(i)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_restarts_on_a_cut_log_with_exactly_the_intact_prefix() {
+    const N: usize = 8;
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut server = TestServer::start().await.expect("start");
+        let c = Client::connect(&server.connect_string())
+            .await
+            .expect("connect");
+        for i in 0..N {
+            c.create(&key(i), value(i), &CreateOptions::persistent())
+                .await
+                .expect("create");
+        }
+        drop(c); // no closeSession entry: the creates are the last records
+        server.stop().await;
+
+        let log = server.data_dir().join("log");
+        let path = segments(&log).pop().expect("a segment");
+        let original = fs::read(&path).expect("read");
+        let records = Wal::decode_segment(&original, first_index(&path)).expect("decode");
+        // Byte range of each record and which key it creates.
+        let mut pos = 0u64;
+        let mut spans = Vec::new();
+        for r in &records {
+            let len = 16 + r.data.len() as u64;
+            spans.push((pos, pos + len, creates(&r.data, N)));
+            pos += len;
+        }
+        let last_creates: Vec<_> = spans
+            .iter()
+            .filter_map(|(s, e, k)| k.map(|k| (*s, *e, k)))
+            .rev()
+            .take(3)
+            .collect();
+        assert_eq!(last_creates.len(), 3, "the creates are in the log");
+        for (start, end, k) in last_creates {
+            // Right at the record, inside its header, and inside its payload.
+            for cut in [start, start + 5, (start + end) / 2, end - 1] {
+                fs::write(&path, &original[..cut as usize]).expect("cut");
+                server.restart().await.expect("restart on a torn log");
+                assert_prefix(&server, k, N, &format!("cut at {cut} in {}", key(k))).await;
+                server.stop().await;
+            }
+        }
+
+        // A flipped bit in the length field of the last create: refused, naming the file.
+        let (start, _, _) = *spans
+            .iter()
+            .rev()
+            .find(|s| s.2.is_some())
+            .expect("a create");
+        let mut bytes = original.clone();
+        bytes[start as usize + 2] ^= 0x10;
+        fs::write(&path, &bytes).expect("flip");
+        let err = server
+            .restart()
+            .await
+            .expect_err("a damaged length must refuse");
+        let msg = err.to_string();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        assert!(
+            msg.contains(&name) && msg.contains(&format!("offset {start}")),
+            "{msg}"
+        );
+
+        // Restored: everything is back.
+        fs::write(&path, &original).expect("restore");
+        server.restart().await.expect("restart");
+        assert_prefix(&server, N, N, "restored").await;
+        server.stop().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Waits until the newest snapshot is within `every` entries of the applied index, so
+/// that no snapshot build is still running (it would write a file behind the test's
+/// back after the node stops).
+async fn settle_snapshots(server: &TestServer, snaps: &SnapshotFiles, every: u64) {
+    let applied = server
+        .handle()
+        .expect("running")
+        .pipeline()
+        .shared
+        .applied_zxid()
+        >> 16;
+    for _ in 0..500 {
+        let newest = snaps.list().expect("list").last().map(|(i, _)| *i);
+        if newest.is_some_and(|i| i + every > applied as u64) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no snapshot near applied index {applied}");
+}
+
+fn first_index(path: &Path) -> u64 {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_prefix("wal-"))
+        .and_then(|s| s.parse().ok())
+        .expect("segment name")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_refuses_a_damaged_snapshot_naming_it() {
+    const N: usize = 12;
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut server = TestServer::start_with(|c| c.snapshot_every = 5)
+            .await
+            .expect("start");
+        let c = Client::connect(&server.connect_string())
+            .await
+            .expect("connect");
+        for i in 0..N {
+            c.create(&key(i), value(i), &CreateOptions::persistent())
+                .await
+                .expect("create");
+        }
+        drop(c);
+        let snaps = SnapshotFiles::open(&server.data_dir().join("snapshots"), SyncMode::Never)
+            .expect("snapshots");
+        settle_snapshots(&server, &snaps, 5).await;
+        server.stop().await;
+        let (_, path) = snaps
+            .list()
+            .expect("list")
+            .pop()
+            .expect("a snapshot was taken");
+        let original = fs::read(&path).expect("read");
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let mut rng = Rng(0x5eed);
+        for _ in 0..5 {
+            let byte = rng.below(original.len() as u64) as usize;
+            let mut bytes = original.clone();
+            bytes[byte] ^= 1 << rng.below(8);
+            fs::write(&path, &bytes).expect("flip");
+            let err = server
+                .restart()
+                .await
+                .expect_err("a damaged snapshot must refuse");
+            let msg = err.to_string();
+            assert!(msg.contains(&name), "byte {byte}: {msg}");
+        }
+        fs::write(&path, &original[..original.len() / 2]).expect("cut");
+        let msg = server
+            .restart()
+            .await
+            .expect_err("cut snapshot")
+            .to_string();
+        assert!(msg.contains(&name), "{msg}");
+
+        fs::write(&path, &original).expect("restore");
+        server.restart().await.expect("restart");
+        assert_prefix(&server, N, N, "restored").await;
+        server.stop().await;
+    })
+    .await
+    .expect("bounded");
+}
