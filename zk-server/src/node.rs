@@ -109,6 +109,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .await
         .map_err(|e| ServerError::Storage(e.to_string()))?;
     let shared = Arc::new(Shared::with_storage_stats(log_store.storage_stats()));
+    let flush_progress = log_store.flush_progress();
     let state_machine = StateMachine::open_with(&data_dir.join("snapshots"), shared.clone(), sync)
         .map_err(|e| ServerError::Storage(e.to_string()))?;
 
@@ -185,6 +186,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             config.node_id,
             peers.clone(),
             shared.clone(),
+            flush_progress,
         ),
         shared,
         raft,
