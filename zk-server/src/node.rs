@@ -112,6 +112,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     shared
         .watches
         .set_limit(config.limits.max_watches_per_session);
+    let flush_progress = log_store.flush_progress();
     let state_machine = StateMachine::open_with(&data_dir.join("snapshots"), shared.clone(), sync)
         .map_err(|e| ServerError::Storage(e.to_string()))?;
 
@@ -193,6 +194,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             config.node_id,
             peers.clone(),
             shared.clone(),
+            flush_progress,
         ),
         shared,
         raft,

@@ -95,10 +95,7 @@ fn answer(
                 }),
             )
         }
-        ReqOp::GetData(r) => match tree
-            .check_acl("get_data", &r.path, auth, perms::READ)
-            .and_then(|()| tree.get_data(&r.path))
-        {
+        ReqOp::GetData(r) => match tree.get_data_checked("get_data", &r.path, auth, perms::READ) {
             Ok((data, stat)) => {
                 if r.watch {
                     if let Err(e) = watches.add(session, WatchKind::Data, &r.path) {
@@ -282,10 +279,7 @@ fn read_one(tree: &DataTree, auth: &[Id], op: &pb::ReadOp) -> pb::ReadResult {
             if zk_proto::path::validate(&r.path, false).is_err() {
                 return fail(Code::BadArguments);
             }
-            match tree
-                .check_acl("get_data", &r.path, auth, perms::READ)
-                .and_then(|()| tree.get_data(&r.path))
-            {
+            match tree.get_data_checked("get_data", &r.path, auth, perms::READ) {
                 Ok((data, stat)) => pb::ReadResult {
                     err: 0,
                     result: Some(RR::GetData(pb::GetDataResponse {

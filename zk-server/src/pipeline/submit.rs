@@ -1,6 +1,12 @@
 //! Hands writes to raft, batched. Every connection queues its session's writes on the
 //! node's [`Proposer`] in order; the proposer packs everything queued into one raft
 //! entry (a [`Batch`]) and keeps at most [`MAX_ENTRIES_IN_FLIGHT`] entries in flight.
+//! On the leader it cuts the next batch only once the entry it proposed last is durable
+//! in the local log (or done): openraft's core is busy with that entry's fsync until
+//! then, so a batch cut earlier would only wait in openraft's queue while the writes
+//! that arrive meanwhile wait for yet another entry and fsync. Cutting at the flush puts
+//! everything that arrived during one fsync into the next (Apache ZooKeeper's
+//! SyncRequestProcessor does the same).
 //! On a follower or observer the batch is forwarded to the leader instead (one forward
 //! at a time, so order holds), and each write completes only once this node has
 //! applied it: a session always reads its own writes, and their watch events are
@@ -18,6 +24,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use zk_proto::Code;
 
+use crate::raft::log_store::FlushProgress;
 use crate::raft::network::Peers;
 use crate::raft::rpc::{PeerReply, PeerRequest};
 use crate::raft::{Member, NodeId, Raft};
@@ -59,11 +66,19 @@ struct Ctx {
     id: NodeId,
     peers: Peers,
     shared: Arc<Shared>,
+    progress: FlushProgress,
 }
 
 impl Proposer {
     /// Starts the proposing task of node `id`; it ends when every `Proposer` is dropped.
-    pub fn start(raft: Raft, id: NodeId, peers: Peers, shared: Arc<Shared>) -> Proposer {
+    /// `progress` is the node's log flush progress (from its `LogStore`).
+    pub fn start(
+        raft: Raft,
+        id: NodeId,
+        peers: Peers,
+        shared: Arc<Shared>,
+        progress: FlushProgress,
+    ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(propose(
             Ctx {
@@ -71,6 +86,7 @@ impl Proposer {
                 id,
                 peers,
                 shared,
+                progress,
             },
             rx,
         ));
@@ -222,10 +238,19 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Command, Reply)>) {
     let raft = ctx.raft.clone();
     let in_flight = Arc::new(Semaphore::new(MAX_ENTRIES_IN_FLIGHT));
     let mut carry: Option<(Command, Reply)> = None;
+    // The last entry proposed on the leader: the index it will be durable at, at the
+    // latest, and a signal that fires when it is done (committed, or failed).
+    let mut last: Option<(u64, oneshot::Receiver<()>)> = None;
     loop {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
+        if let Some((index, mut settled)) = last.take() {
+            tokio::select! {
+                _ = ctx.progress.flushed(index) => {}
+                _ = &mut settled => {}
+            }
+        }
         let first = match carry.take() {
             Some(item) => item,
             None => match rx.recv().await {
@@ -270,10 +295,16 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Command, Reply)>) {
                 continue;
             }
         }
+        // The entry gets an index above everything appended so far.
+        let index = ctx.progress.appended() + 1;
         match raft.client_write_ff(Batch(cmds)).await {
             Ok(done) => {
+                let (settled_tx, settled) = oneshot::channel();
+                last = Some((index, settled));
                 tokio::spawn(async move {
-                    let outcome = match done.await {
+                    let done = done.await;
+                    let _ = settled_tx.send(());
+                    let outcome = match done {
                         Ok(Ok(resp)) => Ok((resp.log_id.index, resp.data)),
                         Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err((
                             Code::ConnectionLoss,

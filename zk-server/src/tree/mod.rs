@@ -182,6 +182,22 @@ impl DataTree {
         Ok((node.data.clone(), node.stat()))
     }
 
+    /// [`DataTree::get_data`] after [`DataTree::check_acl`], with one lookup of `path`
+    /// instead of two (the read path's hottest call).
+    pub fn get_data_checked(
+        &self,
+        op: &str,
+        path: &str,
+        ids: &[acl::Id],
+        perm: i32,
+    ) -> Result<(Bytes, Stat), TreeError> {
+        let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
+        if !acl::allowed(&node.acl, ids, perm) {
+            return Err(apply::no_auth(op, path));
+        }
+        Ok((node.data.clone(), node.stat()))
+    }
+
     /// Stat of a node if it exists.
     pub fn exists(&self, path: &str) -> Option<Stat> {
         self.nodes.get(path).map(|n| n.stat())
