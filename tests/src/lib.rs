@@ -1,7 +1,8 @@
 //! Shared helpers for the integration tests: real servers on loopback (in-process, via
 //! `zk_server::testing`), clients connected to them, and time bounds.
 
-pub mod proxy;
+/// The fault-injecting TCP proxy (it lives in `zk-chaos`, which uses it on every link).
+pub use zk_chaos::proxy;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,0 +1,90 @@
+//! Fault testing with a checker, the short seeded CI version of `zk-chaos` (see
+//! docs/reliability.md): a real 3-server ensemble (the `zk-server` main, as separate
+//! processes) behind fault-injecting proxies, concurrent clients recording a history
+//! while faults are injected, then linearizability, lock-safety and durability checks.
+//! And the negative controls that prove the checks can fail: an unfenced lock holder
+//! that wakes up after a pause is caught, the fenced one is refused.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zk_chaos::run::{run, RunOptions};
+use zk_chaos::scenario::paused_holder;
+use zk_chaos::workload::LockMode;
+
+fn server_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_zk-server-under-test"))
+}
+
+async fn bounded<F: std::future::Future>(secs: u64, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test exceeded its time bound")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_chaos_run_finds_no_anomaly_and_loses_no_acknowledged_write() {
+    let mut o = RunOptions::new(20_261_122, Duration::from_secs(30), server_bin());
+    o.register_clients = 3;
+    o.set_clients = 2;
+    o.lock_clients = 2;
+    let out = bounded(240, run(&o)).await.expect("chaos run");
+    for line in &out.nemesis.timeline {
+        eprintln!("  {line}");
+    }
+    for a in &out.anomalies {
+        eprintln!("ANOMALY ({}): {}", a.kind, a.detail);
+        for e in &a.history {
+            eprintln!("    {e:?}");
+        }
+    }
+    let r = &out.report;
+    eprintln!("{}", r.json());
+    assert_eq!(r.anomalies, 0, "anomalies found with seed {}", r.seed);
+    assert_eq!(r.acked_writes_lost, 0, "acknowledged writes lost");
+    assert!(r.faults_injected >= 3, "too few faults: {}", r.json());
+    assert!(
+        r.ops_ok >= 100,
+        "too few operations completed: {}",
+        r.json()
+    );
+    assert!(
+        r.acked_writes >= 50,
+        "too few acknowledged writes: {}",
+        r.json()
+    );
+    assert!(
+        r.fence_log > 0,
+        "no lock-protected increment landed: {}",
+        r.json()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_control_an_unfenced_paused_lock_holder_is_caught() {
+    let r = bounded(120, paused_holder(server_bin(), LockMode::Unfenced))
+        .await
+        .expect("scenario");
+    assert!(r.new_token > r.old_token, "{r:?}");
+    assert!(
+        r.stale_write_accepted,
+        "the unfenced write must land: {r:?}"
+    );
+    assert!(
+        r.anomalies.iter().any(|a| a.contains("fencing violated")),
+        "the checker must catch the deposed holder's write: {r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_paused_lock_holder_is_refused() {
+    let r = bounded(120, paused_holder(server_bin(), LockMode::Fenced))
+        .await
+        .expect("scenario");
+    assert!(r.new_token > r.old_token, "{r:?}");
+    assert!(
+        !r.stale_write_accepted,
+        "the fenced write must be refused: {r:?}"
+    );
+    assert!(r.anomalies.is_empty(), "{r:?}");
+}
