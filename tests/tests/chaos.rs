@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use zk_chaos::run::{run, RunOptions};
-use zk_chaos::scenario::paused_holder;
+use zk_chaos::scenario::{follower_reads, paused_holder};
 use zk_chaos::workload::LockMode;
 
 fn server_bin() -> PathBuf {
@@ -86,5 +86,29 @@ async fn a_fenced_paused_lock_holder_is_refused() {
         !r.stale_write_accepted,
         "the fenced write must be refused: {r:?}"
     );
+    assert!(r.anomalies.is_empty(), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_control_unsynced_reads_on_a_lagging_follower_are_caught() {
+    let r = bounded(120, follower_reads(server_bin(), false, 10))
+        .await
+        .expect("scenario");
+    assert_eq!(r.ops, 20, "{r:?}");
+    assert!(
+        !r.anomalies.is_empty(),
+        "plain reads on a follower 300 ms behind must be caught as stale: {r:?}"
+    );
+    for e in &r.anomalies[0].history {
+        eprintln!("    {e:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_reads_on_a_lagging_follower_are_linearizable() {
+    let r = bounded(120, follower_reads(server_bin(), true, 10))
+        .await
+        .expect("scenario");
+    assert_eq!(r.ops, 20, "{r:?}");
     assert!(r.anomalies.is_empty(), "{r:?}");
 }

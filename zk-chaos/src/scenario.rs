@@ -138,3 +138,120 @@ async fn run(cluster: &Cluster, mode: LockMode) -> Result<PausedHolder, ChaosErr
         anomalies: fence::check(&state.fence, state.counter),
     })
 }
+
+/// What the follower-reads scenario saw.
+#[derive(Debug, Clone)]
+pub struct FollowerReads {
+    /// Register operations recorded.
+    pub ops: u64,
+    /// The linearizability anomalies found.
+    pub anomalies: Vec<crate::check::Anomaly>,
+}
+
+/// Reads on a lagging follower: replication from the leader to one follower is slowed
+/// (a delay on their peer link) while a client on the leader writes a register and a
+/// client on the follower reads it right after each write is acknowledged. With
+/// `synced` the reads are `sync` + `get_data` (linearizable: no anomaly); without, they
+/// are plain local reads, which ZooKeeper only promises to be sequentially consistent:
+/// the checker must report the stale reads (the negative control for the
+/// linearizability checker on a live ensemble).
+pub async fn follower_reads(
+    server_bin: PathBuf,
+    synced: bool,
+    rounds: u32,
+) -> Result<FollowerReads, ChaosError> {
+    let cluster = Cluster::start(ClusterOptions {
+        nodes: 3,
+        server_bin,
+        tick_ms: 500,
+        snapshot_every: 1000,
+        keep_dir: false,
+    })
+    .await?;
+    let r = follower_reads_on(&cluster, synced, rounds).await;
+    cluster.shutdown().await;
+    r
+}
+
+async fn follower_reads_on(
+    cluster: &Cluster,
+    synced: bool,
+    rounds: u32,
+) -> Result<FollowerReads, ChaosError> {
+    use crate::history::{History, Op, Outcome, Ret};
+    let leader = cluster
+        .leader()
+        .await
+        .ok_or_else(|| client_err("finding the leader")(zk_client::Error::Timeout))?;
+    let follower = (leader + 1) % cluster.len();
+    let writer = workload::connect(&cluster.client_proxies[leader].connect_string())
+        .await
+        .ok_or_else(|| client_err("connecting the writer")(zk_client::Error::Timeout))?;
+    let reader = workload::connect(&cluster.client_proxies[follower].connect_string())
+        .await
+        .ok_or_else(|| client_err("connecting the reader")(zk_client::Error::Timeout))?;
+    workload::setup(&writer, Duration::ZERO)
+        .await
+        .map_err(client_err("creating the tree"))?;
+    let path = workload::reg_path(0);
+    for key in [(leader, follower), (follower, leader)] {
+        if let Some(p) = cluster.peer_links.get(&key) {
+            p.set_delay(Duration::from_millis(300));
+        }
+    }
+    let h = History::new();
+    let mut version = 0;
+    for n in 1..=u64::from(rounds) {
+        let p = h.invoke(
+            1,
+            Op::RegCas {
+                key: 0,
+                value: n,
+                expect: version,
+            },
+        );
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            writer.set_data(&path, n.to_string(), Some(version)),
+        )
+        .await
+        {
+            Ok(Ok(stat)) => {
+                version = stat.version;
+                h.complete(p, Outcome::Ok(Ret::Version(stat.version)));
+            }
+            _ => {
+                h.complete(p, Outcome::Unknown);
+                break;
+            }
+        }
+        let p = h.invoke(2, Op::RegRead { key: 0 });
+        let read = async {
+            if synced {
+                reader.sync(&path).await?;
+            }
+            reader.get_data(&path).await
+        };
+        let outcome = match tokio::time::timeout(Duration::from_secs(10), read).await {
+            Ok(Ok((data, stat))) => {
+                match std::str::from_utf8(&data).ok().and_then(|t| t.parse().ok()) {
+                    Some(value) => Outcome::Ok(Ret::Value {
+                        value,
+                        version: stat.version,
+                    }),
+                    None => Outcome::Unknown,
+                }
+            }
+            _ => Outcome::Unknown,
+        };
+        h.complete(p, outcome);
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer.close()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), reader.close()).await;
+    let entries = h.entries();
+    let report = crate::check::linearizability(&entries, crate::check::DEFAULT_BUDGET);
+    Ok(FollowerReads {
+        ops: report.ops_checked,
+        anomalies: report.anomalies,
+    })
+}
