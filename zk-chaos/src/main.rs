@@ -46,6 +46,9 @@ struct Args {
     /// Keep the data dirs and server logs (the path is printed).
     #[arg(long)]
     keep: bool,
+    /// Write the recorded history here, one JSON entry per line.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -69,7 +72,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zk_chaos=info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -110,7 +113,7 @@ async fn main() -> ExitCode {
     // Ctrl-C drops the run: the cluster's processes are killed on drop.
     let result = tokio::select! {
         r = run::run(&o) => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted() => {
             eprintln!("zk-chaos: interrupted; servers stopped");
             return ExitCode::from(130);
         }
@@ -124,6 +127,16 @@ async fn main() -> ExitCode {
                 eprintln!("ANOMALY ({}): {} [seed {seed}]", a.kind, a.detail);
                 for e in &a.history {
                     eprintln!("    {}", serde_json::to_string(e).unwrap_or_default());
+                }
+            }
+            if let Some(path) = &args.history {
+                let lines: Vec<String> = out
+                    .history
+                    .iter()
+                    .filter_map(|e| serde_json::to_string(e).ok())
+                    .collect();
+                if let Err(e) = std::fs::write(path, lines.join("\n")) {
+                    eprintln!("zk-chaos: cannot write {}: {e}", path.display());
                 }
             }
             if let Some(d) = &out.kept_dir {
@@ -143,5 +156,28 @@ async fn main() -> ExitCode {
             eprintln!("zk-chaos: {e} [seed {seed}]");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }

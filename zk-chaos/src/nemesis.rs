@@ -135,6 +135,8 @@ fn followers(c: &Cluster, leader: Option<usize>) -> Vec<usize> {
 /// Injects `step`, holds it, heals it and waits for the ensemble to recover.
 pub async fn apply(c: &mut Cluster, step: &Step, log: &mut NemesisLog, t0: tokio::time::Instant) {
     let n = c.len();
+    let injected_at = t0.elapsed().as_secs_f64();
+    tracing::info!("{injected_at:>8.1}s injecting {:?}", step.fault);
     let leader = c.leader().await;
     let pick = |k: usize| (step.pick as usize) % k.max(1);
     let hold = Duration::from_millis(step.hold_ms);
@@ -269,6 +271,7 @@ pub async fn apply(c: &mut Cluster, step: &Step, log: &mut NemesisLog, t0: tokio
             let _ = c.spawn(follower);
         }
     }
+    tracing::info!("{:>8.1}s healing: {what}", t0.elapsed().as_secs_f64());
     c.heal_network();
     for i in 0..n {
         c.signal_stop(i, false).await;
@@ -284,8 +287,7 @@ pub async fn apply(c: &mut Cluster, step: &Step, log: &mut NemesisLog, t0: tokio
         log.slow_recoveries += 1;
     }
     log.timeline.push(format!(
-        "{:>8.1}s {what} (held {} ms){}",
-        t0.elapsed().as_secs_f64(),
+        "{injected_at:>8.1}s {what} (held {} ms){}",
         step.hold_ms,
         if healthy {
             ""

@@ -40,7 +40,7 @@ pub struct RunOptions {
     /// Keep the data dirs and server logs.
     pub keep_dir: bool,
     /// Search states per key for the linearizability check.
-    pub budget: u64,
+    pub budget: check::wgl::Budget,
 }
 
 impl RunOptions {
@@ -122,6 +122,8 @@ pub struct RunResult {
     pub nemesis: NemesisLog,
     /// The run dir, when kept.
     pub kept_dir: Option<PathBuf>,
+    /// The whole recorded history (registers and sets).
+    pub history: Vec<crate::history::Entry>,
 }
 
 /// Runs one chaos run.
@@ -157,6 +159,7 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
         })?;
     let _ = tokio::time::timeout(Duration::from_secs(2), setup_client.close()).await;
 
+    tracing::info!("ensemble up, tree created; starting the clients");
     let shared = Shared::new();
     let t0 = Instant::now();
     let deadline = t0 + o.duration;
@@ -206,6 +209,7 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
             nemesis::apply(cluster, &step, &mut log, t0).await;
         }
     }
+    tracing::info!("nemesis done; waiting for the clients");
     tokio::time::sleep_until(deadline).await;
     // Every client operation is bounded; give the loops time to notice the deadline.
     let drained = tokio::time::timeout(Duration::from_secs(30), async {
@@ -216,6 +220,10 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
         tasks.abort_all();
     }
 
+    tracing::info!(
+        drained = drained.is_ok(),
+        "clients done; healing and reading every replica"
+    );
     // Heal everything, then read each replica directly.
     cluster.heal_network();
     for i in 0..cluster.len() {
@@ -244,8 +252,22 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 
+    tracing::info!("checking the history");
+    let check_started = std::time::Instant::now();
     let entries = shared.history.entries();
-    let lin = check::linearizability(&entries, o.budget);
+    // CPU-bound: off the async threads, so Ctrl-C and timers keep working.
+    let lin = {
+        let (entries, budget) = (entries.clone(), o.budget);
+        tokio::task::spawn_blocking(move || check::linearizability(&entries, budget))
+            .await
+            .map_err(|e| ChaosError::Invalid(format!("the checker panicked: {e}")))?
+    };
+    tracing::info!(
+        secs = check_started.elapsed().as_secs_f64(),
+        keys = lin.keys,
+        inconclusive = lin.inconclusive,
+        "linearizability checked"
+    );
     let mut anomalies = lin.anomalies.clone();
     if let Some(first) = replicas_state.first() {
         for a in fence::check(&first.fence, first.counter) {
@@ -292,5 +314,6 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
         anomalies,
         nemesis: log,
         kept_dir: None,
+        history: entries,
     })
 }

@@ -13,8 +13,11 @@ use serde::Serialize;
 use crate::history::Entry;
 use wgl::{Model, Verdict};
 
-/// Search states allowed per key before the key is reported inconclusive.
-pub const DEFAULT_BUDGET: u64 = 2_000_000;
+/// Search allowed per key before the key is reported inconclusive.
+pub const DEFAULT_BUDGET: wgl::Budget = wgl::Budget {
+    states: 2_000_000,
+    time: std::time::Duration::from_secs(20),
+};
 
 /// One anomaly: what, where, and a small history that shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -43,7 +46,7 @@ pub struct LinReport {
 /// Checks every key of `entries` separately (linearizability is compositional), each
 /// against its model: registers against [`models::Register`], sets against
 /// [`models::GrowSet`].
-pub fn linearizability(entries: &[Entry], budget: u64) -> LinReport {
+pub fn linearizability(entries: &[Entry], budget: wgl::Budget) -> LinReport {
     let mut by_key: BTreeMap<(char, u32), Vec<Entry>> = BTreeMap::new();
     for e in entries {
         by_key.entry(e.op.key()).or_default().push(e.clone());
@@ -74,11 +77,20 @@ pub fn linearizability(entries: &[Entry], budget: u64) -> LinReport {
     report
 }
 
-fn one<M: Model>(model: &M, h: &[Entry], budget: u64) -> (Verdict, Vec<Entry>) {
+fn one<M: Model>(model: &M, h: &[Entry], budget: wgl::Budget) -> (Verdict, Vec<Entry>) {
     match wgl::check(model, h, budget) {
         Verdict::Violation => (
             Verdict::Violation,
-            wgl::shrink(model, h, budget / 10, 400, well_formed),
+            wgl::shrink(
+                model,
+                h,
+                wgl::Budget {
+                    states: budget.states / 10,
+                    time: budget.time / 10,
+                },
+                400,
+                well_formed,
+            ),
         ),
         v => (v, Vec::new()),
     }

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::time::{Duration, Instant};
 
 use crate::history::{Entry, Op, Outcome};
 
@@ -38,6 +39,15 @@ pub enum Verdict {
     Inconclusive,
 }
 
+/// How much search one check may do before it gives up as inconclusive.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Search states visited.
+    pub states: u64,
+    /// Wall-clock time.
+    pub time: Duration,
+}
+
 /// A fixed-size bit set of linearized operations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Bits(Vec<u64>);
@@ -56,17 +66,35 @@ impl Bits {
     }
 }
 
-/// Checks `entries` (one key's history) against `model`, visiting at most `budget`
-/// search states.
-pub fn check<M: Model>(model: &M, entries: &[Entry], budget: u64) -> Verdict {
+/// Checks `entries` (one key's history) against `model` within `budget`.
+pub fn check<M: Model>(model: &M, entries: &[Entry], budget: Budget) -> Verdict {
+    let started = Instant::now();
+    // Elements some set read returned: an indeterminate add of one of them did happen
+    // (it must be linearized); an indeterminate add nobody ever saw is invisible either
+    // way (dropping it changes nothing a read could tell).
+    let observed: HashSet<u32> = entries
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Ok(crate::history::Ret::Elems(v)) => Some(v.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     // Indeterminate operations that cannot change anything (reads) constrain nothing.
     let mut ops: Vec<&Entry> = entries
         .iter()
         .filter(|e| !(e.outcome == Outcome::Unknown && is_read(&e.op)))
+        .filter(|e| match (&e.op, &e.outcome) {
+            (Op::SetAdd { elem, .. }, Outcome::Unknown) => observed.contains(elem),
+            _ => true,
+        })
         .collect();
     ops.sort_by_key(|e| e.invoke_us);
     let n = ops.len();
-    let required: Vec<bool> = ops.iter().map(|e| e.complete_us.is_some()).collect();
+    let required: Vec<bool> = ops
+        .iter()
+        .map(|e| e.complete_us.is_some() || matches!(e.op, Op::SetAdd { .. }))
+        .collect();
     let n_required = required.iter().filter(|r| **r).count();
 
     struct Frame<S> {
@@ -88,7 +116,7 @@ pub fn check<M: Model>(model: &M, entries: &[Entry], budget: u64) -> Verdict {
             return Verdict::Linearizable;
         }
         steps += 1;
-        if steps > budget {
+        if steps > budget.states || (steps & 1023 == 0 && started.elapsed() > budget.time) {
             return Verdict::Inconclusive;
         }
         // The earliest completion among the operations not linearized yet: nothing
@@ -147,19 +175,23 @@ fn is_read(op: &Op) -> bool {
 pub fn shrink<M: Model>(
     model: &M,
     entries: &[Entry],
-    budget: u64,
+    budget: Budget,
     max_checks: usize,
     well_formed: impl Fn(&[Entry]) -> bool,
 ) -> Vec<Entry> {
+    let started = Instant::now();
     let mut sorted: Vec<Entry> = entries.to_vec();
     sorted.sort_by_key(|e| e.invoke_us);
     let fails = |h: &[Entry]| check(model, h, budget) == Verdict::Violation;
     let mut checks = 0usize;
+    // The whole shrink gets ten times one check's time.
+    let max_checks = if budget.time.is_zero() { 0 } else { max_checks };
+    let out_of_time = || started.elapsed() > budget.time * 10;
     // Shortest failing prefix: the first prefix length that fails.
     let mut len = sorted.len();
     for l in 1..=sorted.len() {
         checks += 1;
-        if checks > max_checks {
+        if checks > max_checks || out_of_time() {
             break;
         }
         if fails(&sorted[..l]) {
@@ -169,7 +201,7 @@ pub fn shrink<M: Model>(
     }
     let mut h: Vec<Entry> = sorted[..len].to_vec();
     let mut i = 0;
-    while i < h.len() && checks < max_checks {
+    while i < h.len() && checks < max_checks && !out_of_time() {
         let mut without = h.clone();
         without.remove(i);
         checks += 1;
