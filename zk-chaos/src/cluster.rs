@@ -339,12 +339,26 @@ impl Cluster {
             let mut leaders = 0;
             let mut serving = 0;
             let mut up = 0;
+            let mut states = Vec::new();
             for i in 0..self.nodes.len() {
                 if !self.is_up(i) {
                     continue;
                 }
                 up += 1;
-                if let Some(s) = self.status(i).await {
+                let status = self.status(i).await;
+                states.push(match &status {
+                    Some(s) => format!(
+                        "server {}: {} serving={} term={} leader={} applied={}",
+                        i + 1,
+                        s["role"],
+                        s["serving"],
+                        s["raft"]["term"],
+                        s["leader"],
+                        s["raft"]["applied_index"]
+                    ),
+                    None => format!("server {}: no answer", i + 1),
+                });
+                if let Some(s) = status {
                     if s["serving"] == true {
                         serving += 1;
                         if s["role"] == "leader" {
@@ -359,7 +373,10 @@ impl Cluster {
             if tokio::time::Instant::now() > deadline {
                 return Err(ChaosError::Unhealthy {
                     after: limit,
-                    detail: format!("{serving}/{up} serving, {leaders} leaders"),
+                    detail: format!(
+                        "{serving}/{up} serving, {leaders} leaders ({})",
+                        states.join("; ")
+                    ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

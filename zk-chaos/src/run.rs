@@ -230,23 +230,30 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
         cluster.signal_stop(i, false).await;
         cluster.spawn(i)?;
     }
-    cluster.wait_healthy(Duration::from_secs(60)).await?;
+    // A server that does not serve again after healing is a liveness failure: reported
+    // as an anomaly, and the replicas that do answer are still checked.
+    let mut liveness: Vec<String> = Vec::new();
+    if let Err(e) = cluster.wait_healthy(Duration::from_secs(60)).await {
+        liveness.push(format!("after healing: {e}"));
+    }
     let (regs, sets) = workload::keys(o.duration);
     let mut replicas_state = Vec::new();
     // Late indeterminate writes may still land: re-read until the replicas agree (or
     // give up after a few rounds and report the divergence).
     for round in 0..5 {
         replicas_state.clear();
+        let mut unreadable = Vec::new();
         for node in &cluster.nodes {
-            let s = replicas::read(&node.client_addr, &regs, &sets)
-                .await
-                .map_err(|source| ChaosError::Client {
-                    what: format!("reading server {} after healing", node.id),
-                    source,
-                })?;
-            replicas_state.push(s);
+            match replicas::read(&node.client_addr, &regs, &sets).await {
+                Ok(s) => replicas_state.push(s),
+                Err(e) => {
+                    unreadable.push(format!("server {} unreadable after healing: {e}", node.id))
+                }
+            }
         }
-        if replicas_state.windows(2).all(|w| w[0] == w[1]) || round == 4 {
+        let agree = unreadable.is_empty() && replicas_state.windows(2).all(|w| w[0] == w[1]);
+        if agree || round == 4 {
+            liveness.extend(unreadable);
             break;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -269,6 +276,13 @@ async fn drive(cluster: &mut Cluster, o: &RunOptions) -> Result<RunResult, Chaos
         "linearizability checked"
     );
     let mut anomalies = lin.anomalies.clone();
+    for l in liveness {
+        anomalies.push(Anomaly {
+            kind: "liveness".into(),
+            detail: l,
+            history: Vec::new(),
+        });
+    }
     if let Some(first) = replicas_state.first() {
         for a in fence::check(&first.fence, first.counter) {
             anomalies.push(Anomaly {

@@ -22,7 +22,8 @@ pub const DEFAULT_BUDGET: wgl::Budget = wgl::Budget {
 /// One anomaly: what, where, and a small history that shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Anomaly {
-    /// `"linearizability"`, `"fencing"` or `"durability"`.
+    /// `"linearizability"`, `"fencing"`, `"durability"` or `"liveness"` (a server that
+    /// does not serve again after healing).
     pub kind: String,
     /// What went wrong (the key, the write, ...).
     pub detail: String,
