@@ -2,7 +2,8 @@
 //! `zk_server::testing`), clients connected to them, and time bounds.
 
 pub mod certs;
-pub mod proxy;
+/// The fault-injecting TCP proxy (it lives in `zk-chaos`, which uses it on every link).
+pub use zk_chaos::proxy;
 
 use std::future::Future;
 use std::time::Duration;

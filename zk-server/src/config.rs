@@ -169,6 +169,11 @@ pub struct Args {
     /// Join the ensemble as an observer (serves reads, sessions and watches; never votes)
     #[arg(long)]
     pub observer: bool,
+    /// Dial a peer at another address than its own: `PEER=DIAL,...` (peer addresses as in
+    /// --peers). For NAT mappings and fault-injecting proxies (zk-chaos routes every peer
+    /// link through one) [default: dial peers at their own addresses]
+    #[arg(long, value_name = "HOST:PORT=HOST:PORT,...")]
+    pub peer_dial: Option<String>,
     /// TOML file with the same keys as the flags (data_dir, client_addr, ...); flags win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -295,6 +300,28 @@ pub fn parse_peers(s: &str) -> Result<BTreeMap<u64, String>, ServerError> {
     Ok(peers)
 }
 
+/// Parses `--peer-dial`: `peer_host:port=dial_host:port,...`.
+pub fn parse_peer_dial(s: &str) -> Result<BTreeMap<String, String>, ServerError> {
+    let mut dial = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (peer, via) = part.split_once('=').ok_or_else(|| ServerError::Config {
+            message: format!("--peer-dial: expected PEER=DIAL, got {part:?}"),
+        })?;
+        let (peer, via) = (peer.trim(), via.trim());
+        if !peer.contains(':') || !via.contains(':') {
+            return Err(ServerError::Config {
+                message: format!("--peer-dial: {part:?} needs HOST:PORT on both sides"),
+            });
+        }
+        if dial.insert(peer.to_string(), via.to_string()).is_some() {
+            return Err(ServerError::Config {
+                message: format!("--peer-dial: {peer} listed twice"),
+            });
+        }
+    }
+    Ok(dial)
+}
+
 /// The keys a `--config` TOML file may hold.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -303,6 +330,7 @@ struct FileConfig {
     peers: Option<String>,
     peer_addr: Option<String>,
     observer: Option<bool>,
+    peer_dial: Option<String>,
     data_dir: Option<PathBuf>,
     client_addr: Option<String>,
     admin_addr: Option<String>,
@@ -345,6 +373,9 @@ impl Args {
                 c.peer_addr = f.peer_addr;
             }
             set(&mut c.observer, f.observer);
+            if let Some(d) = &f.peer_dial {
+                c.peer_dial = parse_peer_dial(d)?;
+            }
             set(&mut c.data_dir, f.data_dir);
             set(&mut c.client_addr, f.client_addr);
             set(&mut c.admin_addr, f.admin_addr);
@@ -386,6 +417,9 @@ impl Args {
         }
         if self.observer {
             c.observer = true;
+        }
+        if let Some(d) = &self.peer_dial {
+            c.peer_dial = parse_peer_dial(d)?;
         }
         set(&mut c.data_dir, self.data_dir);
         set(&mut c.client_addr, self.client_addr);
@@ -577,6 +611,22 @@ mod tests {
         .into_config()
         .expect_err("not a member");
         assert!(e.to_string().contains("--id 5"), "{e}");
+    }
+
+    #[test]
+    fn peer_dial_is_parsed_and_checked() {
+        let c = Args {
+            id: Some(1),
+            peers: Some("1=127.0.0.1:2888,2=127.0.0.1:2889".into()),
+            peer_dial: Some("127.0.0.1:2889=127.0.0.1:9999".into()),
+            ..Args::default()
+        }
+        .into_config()
+        .expect("config");
+        assert_eq!(c.peer_dial["127.0.0.1:2889"], "127.0.0.1:9999");
+        for bad in ["x", "a=b:1", "h:1=h:2,h:1=h:3"] {
+            assert!(parse_peer_dial(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

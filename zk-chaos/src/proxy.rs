@@ -11,13 +11,15 @@
 //!   later connections are unaffected.
 //! - [`Proxy::reject`]: while `true`, new connections are accepted and closed at once,
 //!   before anything is forwarded (the server looks unreachable).
+//! - [`Proxy::set_delay`]: hold every chunk of bytes this long before forwarding it (a
+//!   slow link; zero turns it off).
 //!
 //! Loopback only. Everything is bounded: connecting to the target gives up after
 //! [`CONNECT_TIMEOUT`], and dropping the proxy stops the listener and closes every
 //! connection.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +37,8 @@ struct Shared {
     paused: watch::Sender<bool>,
     /// Bumped by every `cut`: connections opened before it close.
     cuts: watch::Sender<u64>,
+    /// Added latency per forwarded chunk, in microseconds (0: none).
+    delay_us: AtomicU64,
     rejecting: AtomicBool,
     /// Connections forwarding (or paused) right now.
     open: AtomicUsize,
@@ -67,6 +71,7 @@ impl Proxy {
             target,
             paused: watch::Sender::new(false),
             cuts: watch::Sender::new(0),
+            delay_us: AtomicU64::new(0),
             rejecting: AtomicBool::new(false),
             open: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
@@ -107,6 +112,12 @@ impl Proxy {
     /// While `true`, new connections are closed as soon as they are accepted.
     pub fn reject(&self, reject: bool) {
         self.shared.rejecting.store(reject, Ordering::SeqCst);
+    }
+
+    /// Delays every forwarded chunk by `delay` (both directions; zero: no delay).
+    pub fn set_delay(&self, delay: Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.shared.delay_us.store(us, Ordering::SeqCst);
     }
 
     /// Connections open through the proxy right now.
@@ -170,8 +181,8 @@ async fn connection(inbound: TcpStream, shared: Arc<Shared>, mut cuts: watch::Re
     let _guard = OpenGuard(shared.clone());
     let (in_read, in_write) = inbound.into_split();
     let (out_read, out_write) = outbound.into_split();
-    let up = pump(in_read, out_write, shared.paused.subscribe());
-    let down = pump(out_read, in_write, shared.paused.subscribe());
+    let up = pump(in_read, out_write, shared.paused.subscribe(), &shared);
+    let down = pump(out_read, in_write, shared.paused.subscribe(), &shared);
     // Both directions until both are done (half-close is forwarded), or a cut. Returning
     // drops every half: both sockets close.
     tokio::select! {
@@ -190,6 +201,7 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut paused: watch::Receiver<bool>,
+    shared: &Shared,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -207,6 +219,10 @@ async fn pump(
         if n == 0 {
             let _ = to.shutdown().await;
             return;
+        }
+        let delay = shared.delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_micros(delay)).await;
         }
         // Paused while the read completed: hold the bytes until resumed.
         if !unpaused(&mut paused).await {
@@ -344,6 +360,31 @@ mod tests {
             TcpStream::connect(addr).await.is_err(),
             "no longer listening"
         );
+    }
+
+    #[tokio::test]
+    async fn delay_holds_bytes_then_delivers_them() {
+        let p = Proxy::start(&echo().await.to_string())
+            .await
+            .expect("proxy");
+        p.set_delay(Duration::from_millis(300));
+        let mut s = TcpStream::connect(p.addr()).await.expect("connect");
+        s.write_all(b"slow").await.expect("write");
+        let mut buf = [0u8; 4];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), s.read_exact(&mut buf))
+                .await
+                .is_err(),
+            "nothing arrives before the delay"
+        );
+        tokio::time::timeout(LONG, s.read_exact(&mut buf))
+            .await
+            .expect("delivered after the delay")
+            .expect("read");
+        assert_eq!(&buf, b"slow");
+        p.set_delay(Duration::ZERO);
+        let got = tokio::time::timeout(LONG, roundtrip(&mut s, b"fast")).await;
+        assert_eq!(got.expect("in time").expect("echo"), b"fast");
     }
 
     #[tokio::test]

@@ -1,0 +1,316 @@
+//! The checkers: linearizability per key ([`wgl`] with the [`models`]), lock safety
+//! ([`fence`]) and durability ([`durability`]).
+
+pub mod durability;
+pub mod fence;
+pub mod models;
+pub mod wgl;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::history::Entry;
+use wgl::{Model, Verdict};
+
+/// Search allowed per key before the key is reported inconclusive.
+pub const DEFAULT_BUDGET: wgl::Budget = wgl::Budget {
+    states: 2_000_000,
+    time: std::time::Duration::from_secs(20),
+};
+
+/// One anomaly: what, where, and a small history that shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Anomaly {
+    /// `"linearizability"`, `"fencing"`, `"durability"` or `"liveness"` (a server that
+    /// does not serve again after healing).
+    pub kind: String,
+    /// What went wrong (the key, the write, ...).
+    pub detail: String,
+    /// A minimal failing history (linearizability anomalies only).
+    pub history: Vec<Entry>,
+}
+
+/// The result of checking a history for linearizability.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LinReport {
+    /// Operations that entered the check (indeterminate ones included).
+    pub ops_checked: u64,
+    /// Keys checked.
+    pub keys: u64,
+    /// Keys whose search ran out of budget (neither proven nor refuted).
+    pub inconclusive: u64,
+    /// Non-linearizable keys.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// Checks every key of `entries` separately (linearizability is compositional), each
+/// against its model: registers against [`models::Register`], sets against
+/// [`models::GrowSet`].
+pub fn linearizability(entries: &[Entry], budget: wgl::Budget) -> LinReport {
+    let mut by_key: BTreeMap<(char, u32), Vec<Entry>> = BTreeMap::new();
+    for e in entries {
+        by_key.entry(e.op.key()).or_default().push(e.clone());
+    }
+    let mut report = LinReport::default();
+    for ((kind, key), h) in by_key {
+        report.keys += 1;
+        report.ops_checked += h.len() as u64;
+        let (verdict, shrunk) = match kind {
+            'r' => one(&models::Register, &h, budget),
+            _ => one(&models::GrowSet, &h, budget),
+        };
+        match verdict {
+            Verdict::Linearizable => {}
+            Verdict::Inconclusive => report.inconclusive += 1,
+            Verdict::Violation => report.anomalies.push(Anomaly {
+                kind: "linearizability".into(),
+                detail: format!(
+                    "{} {key} is not linearizable ({} ops; minimal failing history of {})",
+                    if kind == 'r' { "register" } else { "set" },
+                    h.len(),
+                    shrunk.len()
+                ),
+                history: shrunk,
+            }),
+        }
+    }
+    report
+}
+
+fn one<M: Model>(model: &M, h: &[Entry], budget: wgl::Budget) -> (Verdict, Vec<Entry>) {
+    match wgl::check(model, h, budget) {
+        Verdict::Violation => (
+            Verdict::Violation,
+            wgl::shrink(
+                model,
+                h,
+                wgl::Budget {
+                    states: budget.states / 10,
+                    time: budget.time / 10,
+                },
+                400,
+                well_formed,
+            ),
+        ),
+        v => (v, Vec::new()),
+    }
+}
+
+/// True when every value a read returned was written by some operation of `h` (so a
+/// shrunk history still explains where its values came from).
+fn well_formed(h: &[Entry]) -> bool {
+    use crate::history::{Op, Outcome, Ret};
+    use std::collections::HashSet;
+    let written: HashSet<u64> = h
+        .iter()
+        .filter_map(|e| match e.op {
+            Op::RegCas { value, .. } => Some(value),
+            _ => None,
+        })
+        .collect();
+    let added: HashSet<u32> = h
+        .iter()
+        .filter_map(|e| match e.op {
+            Op::SetAdd { elem, .. } => Some(elem),
+            _ => None,
+        })
+        .collect();
+    h.iter().all(|e| match &e.outcome {
+        Outcome::Ok(Ret::Value { value, .. }) => *value == 0 || written.contains(value),
+        Outcome::Ok(Ret::Elems(v)) => v.iter().all(|x| added.contains(x)),
+        _ => true,
+    })
+}
+
+/// Self-tests of the checker on synthetic histories: it must accept what is
+/// linearizable and catch what is not (the negative controls that need no cluster).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Op, Outcome, Ret};
+
+    fn e(client: usize, op: Op, t: (u64, Option<u64>), outcome: Outcome) -> Entry {
+        Entry {
+            client,
+            op,
+            invoke_us: t.0,
+            complete_us: t.1,
+            outcome,
+        }
+    }
+
+    fn read(c: usize, t: (u64, u64), value: u64, version: i32) -> Entry {
+        e(
+            c,
+            Op::RegRead { key: 0 },
+            (t.0, Some(t.1)),
+            Outcome::Ok(Ret::Value { value, version }),
+        )
+    }
+
+    fn cas(c: usize, t: (u64, Option<u64>), value: u64, expect: i32, outcome: Outcome) -> Entry {
+        e(
+            c,
+            Op::RegCas {
+                key: 0,
+                value,
+                expect,
+            },
+            t,
+            outcome,
+        )
+    }
+
+    fn ok_v(v: i32) -> Outcome {
+        Outcome::Ok(Ret::Version(v))
+    }
+
+    #[test]
+    fn sequential_and_concurrent_register_histories_pass() {
+        let h = vec![
+            cas(1, (0, Some(10)), 7, 0, ok_v(1)),
+            read(2, (11, 20), 7, 1),
+            // Concurrent with the next write: may see either value.
+            read(3, (21, 40), 0, 0).clone_with(|x| {
+                x.outcome = Outcome::Ok(Ret::Value {
+                    value: 9,
+                    version: 2,
+                })
+            }),
+            cas(1, (22, Some(30)), 9, 1, ok_v(2)),
+            cas(2, (31, Some(35)), 5, 1, Outcome::Fail),
+        ];
+        let r = linearizability(&h, DEFAULT_BUDGET);
+        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+        assert_eq!(r.ops_checked, 5);
+    }
+
+    #[test]
+    fn a_stale_read_is_caught_with_a_minimal_history() {
+        let mut h = vec![
+            cas(1, (0, Some(10)), 7, 0, ok_v(1)),
+            // After the write completed, a read still returns the initial value.
+            read(2, (20, 30), 0, 0),
+        ];
+        // Unrelated noise on another key, and a concurrent-but-fine read.
+        h.push(e(
+            4,
+            Op::SetAdd { key: 3, elem: 1 },
+            (1, Some(2)),
+            Outcome::Ok(Ret::Done),
+        ));
+        h.push(read(3, (12, 18), 7, 1));
+        let r = linearizability(&h, DEFAULT_BUDGET);
+        assert_eq!(r.anomalies.len(), 1, "{:?}", r.anomalies);
+        let a = &r.anomalies[0];
+        assert!(a.detail.contains("register 0"), "{}", a.detail);
+        assert_eq!(
+            a.history.len(),
+            2,
+            "minimal: the write and the stale read: {:?}",
+            a.history
+        );
+    }
+
+    #[test]
+    fn an_acknowledged_write_that_vanishes_is_caught() {
+        let h = vec![
+            cas(1, (0, Some(10)), 7, 0, ok_v(1)),
+            read(2, (20, 30), 7, 1),
+            read(2, (40, 50), 0, 0),
+        ];
+        assert_eq!(linearizability(&h, DEFAULT_BUDGET).anomalies.len(), 1);
+    }
+
+    #[test]
+    fn indeterminate_writes_may_or_may_not_happen_but_not_twice() {
+        // Unknown write, seen later: fine.
+        let seen = vec![
+            cas(1, (0, None), 7, 0, Outcome::Unknown),
+            read(2, (20, 30), 7, 1),
+        ];
+        assert!(linearizability(&seen, DEFAULT_BUDGET).anomalies.is_empty());
+        // Unknown write, never seen: fine.
+        let unseen = vec![
+            cas(1, (0, None), 7, 0, Outcome::Unknown),
+            read(2, (20, 30), 0, 0),
+        ];
+        assert!(linearizability(&unseen, DEFAULT_BUDGET)
+            .anomalies
+            .is_empty());
+        // Seen, then gone again: not fine.
+        let flicker = vec![
+            cas(1, (0, None), 7, 0, Outcome::Unknown),
+            read(2, (20, 30), 7, 1),
+            read(2, (40, 50), 0, 0),
+        ];
+        assert_eq!(linearizability(&flicker, DEFAULT_BUDGET).anomalies.len(), 1);
+        // An unknown write cannot take effect before it was invoked.
+        let early = vec![
+            read(2, (0, 10), 7, 1),
+            cas(1, (20, None), 7, 0, Outcome::Unknown),
+        ];
+        assert_eq!(linearizability(&early, DEFAULT_BUDGET).anomalies.len(), 1);
+    }
+
+    #[test]
+    fn two_successful_cas_on_the_same_version_are_caught() {
+        let h = vec![
+            cas(1, (0, Some(10)), 7, 0, ok_v(1)),
+            cas(2, (0, Some(10)), 8, 0, ok_v(1)),
+        ];
+        assert_eq!(linearizability(&h, DEFAULT_BUDGET).anomalies.len(), 1);
+    }
+
+    fn add(c: usize, elem: u32, t: (u64, Option<u64>), outcome: Outcome) -> Entry {
+        e(c, Op::SetAdd { key: 1, elem }, t, outcome)
+    }
+
+    fn elems(c: usize, t: (u64, u64), v: &[u32]) -> Entry {
+        e(
+            c,
+            Op::SetRead { key: 1 },
+            (t.0, Some(t.1)),
+            Outcome::Ok(Ret::Elems(v.to_vec())),
+        )
+    }
+
+    #[test]
+    fn set_histories_pass_and_lost_elements_are_caught() {
+        let good = vec![
+            add(1, 1, (0, Some(10)), Outcome::Ok(Ret::Done)),
+            add(2, 2, (5, Some(30)), Outcome::Ok(Ret::Done)),
+            elems(3, (12, 20), &[1]),
+            elems(3, (31, 40), &[1, 2]),
+            add(2, 3, (32, None), Outcome::Unknown),
+        ];
+        assert!(linearizability(&good, DEFAULT_BUDGET).anomalies.is_empty());
+        let lost = vec![
+            add(1, 1, (0, Some(10)), Outcome::Ok(Ret::Done)),
+            elems(3, (12, 20), &[1]),
+            elems(3, (21, 30), &[]),
+        ];
+        assert_eq!(linearizability(&lost, DEFAULT_BUDGET).anomalies.len(), 1);
+        // Two reads that disagree on order: each sees an element the other misses.
+        let split = vec![
+            add(1, 1, (0, Some(100)), Outcome::Ok(Ret::Done)),
+            add(2, 2, (0, Some(100)), Outcome::Ok(Ret::Done)),
+            elems(3, (10, 20), &[1]),
+            elems(4, (10, 20), &[2]),
+        ];
+        assert_eq!(linearizability(&split, DEFAULT_BUDGET).anomalies.len(), 1);
+    }
+
+    trait CloneWith {
+        fn clone_with(&self, f: impl FnOnce(&mut Self)) -> Self;
+    }
+
+    impl CloneWith for Entry {
+        fn clone_with(&self, f: impl FnOnce(&mut Self)) -> Self {
+            let mut c = self.clone();
+            f(&mut c);
+            c
+        }
+    }
+}
