@@ -75,7 +75,8 @@ start_ours() {
   rm -rf "$OUT/zk-server"
   for ((i = 1; i <= n; i++)); do
     local args=(--data-dir "$OUT/zk-server/n$i" --client-addr "127.0.0.1:$((OUR_PORT + i - 1))"
-      --admin-addr "127.0.0.1:$((OUR_PORT + 200 + i - 1))" --sync always)
+      --admin-addr "127.0.0.1:$((OUR_PORT + 200 + i - 1))" --sync always
+      --max-client-cnxns 0)  # 64 sessions from one IP, as Apache's maxClientCnxns=0 here
     [ "$n" = 1 ] || args+=(--id "$i" --peers "$peers")
     RUST_LOG=${RUST_LOG:-warn} "$BIN/zk-server" "${args[@]}" > "$OUT/zk-server-n$i.log" 2>&1 &
     ours+=($!)

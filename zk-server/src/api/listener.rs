@@ -89,15 +89,7 @@ pub fn spawn(
             let (socket, peer) = tokio::select! {
                 _ = &mut stopped => return,
                 _ = tx.closed() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Typically EMFILE: back off instead of spinning.
-                        tracing::warn!("accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = accept_next(&listener, "accept") => accepted,
             };
             if let Err(e) = socket.set_nodelay(true) {
                 tracing::debug!(%peer, "set_nodelay: {e}");
@@ -130,6 +122,20 @@ pub fn spawn(
         }
     });
     (ReceiverStream::new(rx), task)
+}
+
+/// The next accepted connection; on errors (typically EMFILE) it logs with `what` and
+/// backs off instead of spinning.
+pub(crate) async fn accept_next(listener: &TcpListener, what: &str) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(a) => return a,
+            Err(e) => {
+                tracing::warn!("{what}: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 async fn route(

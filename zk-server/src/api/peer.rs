@@ -78,12 +78,7 @@ async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
         PeerRequest::Status => PeerReply::Status(status(p)),
         PeerRequest::Campaign => {
             let m = p.raft.metrics().borrow().clone();
-            let voter = m
-                .membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == p.node_id());
-            if voter && m.state != openraft::ServerState::Leader {
+            if is_voter(&m, p.node_id()) && m.state != openraft::ServerState::Leader {
                 tracing::info!("asked to campaign by a survivor whose log is behind ours");
                 let _ = p.raft.trigger().elect().await;
             }
@@ -116,14 +111,18 @@ async fn forwarded(
     }
 }
 
+/// Whether `id` votes in the membership `m` shows.
+fn is_voter(m: &openraft::RaftMetrics<NodeId, Member>, id: NodeId) -> bool {
+    m.membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id)
+}
+
 /// This node's status.
 pub fn status(p: &Pipeline) -> NodeStatus {
     let m = p.raft.metrics().borrow().clone();
-    let voter = m
-        .membership_config
-        .membership()
-        .voter_ids()
-        .any(|v| v == p.node_id());
+    let voter = is_voter(&m, p.node_id());
     let initialized = m.membership_config.membership().nodes().next().is_some();
     let role = match m.state {
         ServerState::Leader if !p.config.clustered() => "standalone",

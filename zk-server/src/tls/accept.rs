@@ -55,14 +55,7 @@ pub fn spawn_incoming(
             let (socket, peer) = tokio::select! {
                 _ = &mut stopped => return,
                 _ = tx.closed() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("peer accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = crate::api::listener::accept_next(&listener, "peer accept") => accepted,
             };
             let _ = socket.set_nodelay(true);
             let (config, tx) = (config.clone(), tx.clone());
