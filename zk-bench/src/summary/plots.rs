@@ -121,7 +121,7 @@ fn throughput(
             .x_desc("clients")
             .y_desc("ops/s")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{:.0}k", y / 1000.0))
+            .y_label_formatter(&|y| ops_label(*y))
             .draw()
             .map_err(err)?;
         for (col, pts) in series {
@@ -206,4 +206,15 @@ fn latency_cdf(
             .map_err(err)?;
     }
     root.present().map_err(err)
+}
+
+/// An ops/s axis label: thousands as `12k` (`1.5k` below 10k), plain below 1000.
+pub(super) fn ops_label(y: f64) -> String {
+    if y >= 10_000.0 {
+        format!("{:.0}k", y / 1000.0)
+    } else if y >= 1000.0 {
+        format!("{:.1}k", y / 1000.0)
+    } else {
+        format!("{y:.0}")
+    }
 }

@@ -142,3 +142,11 @@ fn splice_replaces_only_between_markers() {
         "{no_markers}"
     );
 }
+
+#[test]
+fn axis_labels_keep_small_rates_apart() {
+    assert_eq!(super::plots::ops_label(250.0), "250");
+    assert_eq!(super::plots::ops_label(1500.0), "1.5k");
+    assert_eq!(super::plots::ops_label(1800.0), "1.8k");
+    assert_eq!(super::plots::ops_label(45_000.0), "45k");
+}
