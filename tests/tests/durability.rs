@@ -1,5 +1,5 @@
-//! Snapshots and recovery through a real server: the tree is snapshotted every N
-//! entries, the log before it is removed, and a restart (snapshot + log replay) brings
+//! Snapshots and recovery through a real server: the tree is snapshotted every N applied
+//! operations, the log before it is removed, and a restart (snapshot + log replay) brings
 //! back exactly the same tree, sessions included. (kill -9 and log corruption are in
 //! `zk-server/tests/crash.rs`, against the real binary.)
 
@@ -112,6 +112,41 @@ async fn snapshot_purge_and_restart_restore_the_same_tree() {
         .await;
         let (_, st) = c.get_data("/d/eph").await.expect("get");
         assert_eq!(st.ephemeral_owner, c.session_id());
+    })
+    .await;
+}
+
+/// Snapshots are scheduled by applied operations (ZooKeeper's snapCount), not by raft
+/// entries: pipelined writes are batched many to an entry, so 600 concurrent creates
+/// make far fewer than 200 entries, yet `--snapshot-every 200` must snapshot (and so
+/// bound the log kept in memory).
+#[tokio::test]
+async fn pipelined_writes_trigger_snapshots_by_operation_count() {
+    bounded(60, async {
+        init_tracing();
+        let s = TestServer::start_with(|c| c.snapshot_every = 200)
+            .await
+            .expect("start");
+        let c = client(&s).await;
+        c.create("/p", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        let creates = (0..600).map(|i| {
+            let c = c.clone();
+            async move {
+                c.create(&format!("/p/n{i:03}"), "v", &CreateOptions::persistent())
+                    .await
+            }
+        });
+        for r in futures::future::join_all(creates).await {
+            r.expect("create");
+        }
+        let dir = s.data_dir().join("snapshots");
+        tests::eventually(10, "a snapshot after 600 operations", || {
+            let found = !files(&dir, ".snap").is_empty();
+            async move { found }
+        })
+        .await;
     })
     .await;
 }
