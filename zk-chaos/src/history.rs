@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use std::sync::{Mutex, MutexGuard};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One operation a client invoked, on one key of one data type.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// `sync` + `get_data` of a register.
     RegRead { key: u32 },
@@ -35,7 +35,7 @@ impl Op {
 }
 
 /// What a completed operation returned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Ret {
     /// A write that succeeded and returns nothing to check.
     Done,
@@ -48,7 +48,7 @@ pub enum Ret {
 }
 
 /// How an operation ended.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Outcome {
     /// It took effect and returned this.
     Ok(Ret),
@@ -59,7 +59,7 @@ pub enum Outcome {
 }
 
 /// One entry of a history.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
     /// The client (process) that invoked it.
     pub client: usize,

@@ -49,6 +49,10 @@ struct Args {
     /// Write the recorded history here, one JSON entry per line.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+    /// Check a history written by `--history` (or saved after an anomaly) again and
+    /// print its anomalies with minimal failing histories; runs no cluster.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["history", "seed"])]
+    check_history: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -77,6 +81,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(path) = &args.check_history {
+        return recheck(path);
+    }
     if args.nodes != 3 && args.nodes != 5 {
         eprintln!("zk-chaos: --nodes must be 3 or 5");
         return ExitCode::from(2);
@@ -129,14 +136,21 @@ async fn main() -> ExitCode {
                     eprintln!("    {}", serde_json::to_string(e).unwrap_or_default());
                 }
             }
-            if let Some(path) = &args.history {
+            // After an anomaly the history is always saved, so it can be studied and
+            // re-checked (`--check-history`) even when the timing does not repeat.
+            let saved = args.history.clone().or_else(|| {
+                (!out.anomalies.is_empty())
+                    .then(|| std::env::temp_dir().join(format!("zk-chaos-{seed}-history.jsonl")))
+            });
+            if let Some(path) = &saved {
                 let lines: Vec<String> = out
                     .history
                     .iter()
                     .filter_map(|e| serde_json::to_string(e).ok())
                     .collect();
-                if let Err(e) = std::fs::write(path, lines.join("\n")) {
-                    eprintln!("zk-chaos: cannot write {}: {e}", path.display());
+                match std::fs::write(path, lines.join("\n")) {
+                    Ok(()) => eprintln!("zk-chaos: history written to {}", path.display()),
+                    Err(e) => eprintln!("zk-chaos: cannot write {}: {e}", path.display()),
                 }
             }
             if let Some(d) = &out.kept_dir {
@@ -156,6 +170,56 @@ async fn main() -> ExitCode {
             eprintln!("zk-chaos: {e} [seed {seed}]");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `--check-history`: the linearizability check of a saved history, as at the end of a run.
+fn recheck(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zk-chaos: cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut entries = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match serde_json::from_str::<zk_chaos::history::Entry>(line) {
+            Ok(e) => entries.push(e),
+            Err(e) => {
+                eprintln!(
+                    "zk-chaos: {}:{}: not a history entry: {e}",
+                    path.display(),
+                    n + 1
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = zk_chaos::check::linearizability(&entries, zk_chaos::check::DEFAULT_BUDGET);
+    for a in &report.anomalies {
+        eprintln!("ANOMALY ({}): {}", a.kind, a.detail);
+        for e in &a.history {
+            eprintln!("    {}", serde_json::to_string(e).unwrap_or_default());
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "ops_checked": report.ops_checked,
+            "keys_checked": report.keys,
+            "keys_inconclusive": report.inconclusive,
+            "anomalies": report.anomalies.len(),
+        })
+    );
+    if report.anomalies.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -302,6 +302,30 @@ mod tests {
         assert_eq!(linearizability(&split, DEFAULT_BUDGET).anomalies.len(), 1);
     }
 
+    #[test]
+    fn the_shrunk_history_keeps_the_writes_its_reads_observed() {
+        // A read sees element 2, whose add was invoked after the read (concurrent): a
+        // prefix cut by invocation time before that add would "fail" on its own. The
+        // real violation is later: element 1, acknowledged, vanishes.
+        let h = vec![
+            add(1, 1, (0, Some(10)), Outcome::Ok(Ret::Done)),
+            elems(3, (20, 60), &[1, 2]),
+            add(2, 2, (30, Some(40)), Outcome::Ok(Ret::Done)),
+            elems(3, (70, 80), &[1, 2]),
+            elems(4, (90, 95), &[2]),
+        ];
+        let r = linearizability(&h, DEFAULT_BUDGET);
+        assert_eq!(r.anomalies.len(), 1, "{:?}", r.anomalies);
+        let shrunk = &r.anomalies[0].history;
+        assert!(well_formed(shrunk), "{shrunk:?}");
+        assert!(
+            shrunk
+                .iter()
+                .any(|e| e.outcome == Outcome::Ok(Ret::Elems(vec![2]))),
+            "the read that lost element 1 is the failure: {shrunk:?}"
+        );
+    }
+
     trait CloneWith {
         fn clone_with(&self, f: impl FnOnce(&mut Self)) -> Self;
     }

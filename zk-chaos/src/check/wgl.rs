@@ -168,8 +168,8 @@ fn is_read(op: &Op) -> bool {
     matches!(op, Op::RegRead { .. } | Op::SetRead { .. })
 }
 
-/// A small sub-history that is still not linearizable: the shortest failing prefix (by
-/// invocation), then every entry whose removal keeps it failing (and `well_formed`: no
+/// A small sub-history that is still not linearizable: the shortest well-formed failing
+/// prefix (by invocation), then every entry whose removal keeps it failing (and `well_formed`: no
 /// read of a value nobody wrote) removed. Stops shrinking after `max_checks` checks
 /// (the result is then failing, if not minimal).
 pub fn shrink<M: Model>(
@@ -187,9 +187,14 @@ pub fn shrink<M: Model>(
     // The whole shrink gets ten times one check's time.
     let max_checks = if budget.time.is_zero() { 0 } else { max_checks };
     let out_of_time = || started.elapsed() > budget.time * 10;
-    // Shortest failing prefix: the first prefix length that fails.
+    // Shortest failing prefix: the first prefix length that fails. A prefix must be
+    // well formed too: cutting by invocation time can drop a write that a kept,
+    // concurrent read observed, and that read alone would then "fail".
     let mut len = sorted.len();
     for l in 1..=sorted.len() {
+        if !well_formed(&sorted[..l]) {
+            continue;
+        }
         checks += 1;
         if checks > max_checks || out_of_time() {
             break;
