@@ -324,6 +324,14 @@ async fn bootstrap_single(raft: &Raft, node_id: u64, addr: SocketAddr) -> Result
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(ServerError::Raft(format!("initialize: {e}"))),
         }
+    } else {
+        // A restart starts as a follower (never resuming its old term: see
+        // `LogStore::read_vote`); the only voter elects itself now instead of after an
+        // election timeout.
+        raft.trigger()
+            .elect()
+            .await
+            .map_err(|e| ServerError::Raft(format!("election after restart: {e}")))?;
     }
     Ok(())
 }

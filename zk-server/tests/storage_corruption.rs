@@ -48,6 +48,20 @@ fn opts(segment_bytes: u64) -> WalOptions {
     }
 }
 
+/// Copies the directory tree `from` into `to` (created if missing).
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .expect("read dir")
@@ -329,6 +343,14 @@ async fn node_restarts_on_a_cut_log_with_exactly_the_intact_prefix() {
         drop(c); // no closeSession entry: the creates are the last records
         server.stop().await;
 
+        // Every case starts from this whole data dir: a restart on a cut log elects a
+        // new term and appends to the log, which a later case must not inherit.
+        let backup = tempfile::tempdir().expect("backup dir");
+        copy_dir(server.data_dir(), backup.path());
+        let reset = |server: &TestServer| {
+            fs::remove_dir_all(server.data_dir()).expect("clear data dir");
+            copy_dir(backup.path(), server.data_dir());
+        };
         let log = server.data_dir().join("log");
         let path = segments(&log).pop().expect("a segment");
         let original = fs::read(&path).expect("read");
@@ -351,6 +373,7 @@ async fn node_restarts_on_a_cut_log_with_exactly_the_intact_prefix() {
         for (start, end, k) in last_creates {
             // Right at the record, inside its header, and inside its payload.
             for cut in [start, start + 5, (start + end) / 2, end - 1] {
+                reset(&server);
                 fs::write(&path, &original[..cut as usize]).expect("cut");
                 server.restart().await.expect("restart on a torn log");
                 assert_prefix(&server, k, N, &format!("cut at {cut} in {}", key(k))).await;
@@ -364,6 +387,7 @@ async fn node_restarts_on_a_cut_log_with_exactly_the_intact_prefix() {
             .rev()
             .find(|s| s.2.is_some())
             .expect("a create");
+        reset(&server);
         let mut bytes = original.clone();
         bytes[start as usize + 2] ^= 0x10;
         fs::write(&path, &bytes).expect("flip");
@@ -383,7 +407,7 @@ async fn node_restarts_on_a_cut_log_with_exactly_the_intact_prefix() {
         );
 
         // Restored: everything is back.
-        fs::write(&path, &original).expect("restore");
+        reset(&server);
         server.restart().await.expect("restart");
         assert_prefix(&server, N, N, "restored").await;
         server.stop().await;

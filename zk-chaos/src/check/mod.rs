@@ -91,17 +91,35 @@ fn one<M: Model>(model: &M, h: &[Entry], budget: wgl::Budget) -> (Verdict, Vec<E
                 },
                 400,
                 well_formed,
+                removable,
             ),
         ),
         v => (v, Vec::new()),
     }
 }
 
-/// True when every value a read returned was written by some operation of `h` (so a
-/// shrunk history still explains where its values came from).
+/// Whether the shrinker may drop `e`: reads, definite failures and set additions (a
+/// set read that saw the element keeps it, through [`well_formed`]). A register write
+/// that succeeded or may have stays: a later compare-and-set's success or failure
+/// depends on it even when no read returned its value.
+fn removable(e: &Entry) -> bool {
+    use crate::history::{Op, Outcome};
+    match (&e.op, &e.outcome) {
+        (Op::RegCas { .. }, Outcome::Fail) => true,
+        (Op::RegCas { .. }, _) => false,
+        _ => true,
+    }
+}
+
+/// True when `h` still explains where everything it observed came from, so a shrunk
+/// history fails for the original reason, not because a needed write was cut out:
+/// every value a read returned was written by some operation of `h`, every element a
+/// set read returned was added, and every register version a read returned or a
+/// successful compare-and-set expected was produced by a successful write of `h` (or
+/// could have been, by one of its indeterminate writes).
 fn well_formed(h: &[Entry]) -> bool {
     use crate::history::{Op, Outcome, Ret};
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
     let written: HashSet<u64> = h
         .iter()
         .filter_map(|e| match e.op {
@@ -116,11 +134,44 @@ fn well_formed(h: &[Entry]) -> bool {
             _ => None,
         })
         .collect();
-    h.iter().all(|e| match &e.outcome {
+    let observed = h.iter().all(|e| match &e.outcome {
         Outcome::Ok(Ret::Value { value, .. }) => *value == 0 || written.contains(value),
         Outcome::Ok(Ret::Elems(v)) => v.iter().all(|x| added.contains(x)),
         _ => true,
-    })
+    });
+    // Per register: versions referenced but not produced by a successful write must
+    // be few enough for the indeterminate writes to have produced them.
+    #[derive(Default)]
+    struct Versions {
+        produced: HashSet<i32>,
+        needed: HashSet<i32>,
+        unknown: usize,
+    }
+    let mut regs: HashMap<u32, Versions> = HashMap::new();
+    for e in h {
+        match (&e.op, &e.outcome) {
+            (Op::RegCas { key, expect, .. }, Outcome::Ok(Ret::Version(v))) => {
+                let r = regs.entry(*key).or_default();
+                r.produced.insert(*v);
+                r.needed.insert(*expect);
+            }
+            (Op::RegCas { key, .. }, Outcome::Unknown) => {
+                regs.entry(*key).or_default().unknown += 1;
+            }
+            (Op::RegRead { key }, Outcome::Ok(Ret::Value { version, .. })) => {
+                regs.entry(*key).or_default().needed.insert(*version);
+            }
+            _ => {}
+        }
+    }
+    observed
+        && regs.values().all(|r| {
+            r.needed
+                .iter()
+                .filter(|v| **v != 0 && !r.produced.contains(v))
+                .count()
+                <= r.unknown
+        })
 }
 
 /// Self-tests of the checker on synthetic histories: it must accept what is
@@ -324,6 +375,64 @@ mod tests {
                 .any(|e| e.outcome == Outcome::Ok(Ret::Elems(vec![2]))),
             "the read that lost element 1 is the failure: {shrunk:?}"
         );
+    }
+
+    #[test]
+    fn a_shrunk_register_history_keeps_the_writes_later_versions_need() {
+        // Version 2 is read back as the initial value (a lost write) at the end; the
+        // writes that produced versions 1 and 2 must stay in the shrunk history.
+        let h = vec![
+            cas(1, (0, Some(10)), 7, 0, ok_v(1)),
+            cas(2, (20, Some(30)), 8, 1, ok_v(2)),
+            cas(1, (40, Some(50)), 9, 2, ok_v(3)),
+            read(3, (60, 70), 9, 3),
+            read(3, (80, 90), 0, 0),
+        ];
+        let r = linearizability(&h, DEFAULT_BUDGET);
+        assert_eq!(r.anomalies.len(), 1, "{:?}", r.anomalies);
+        let shrunk = &r.anomalies[0].history;
+        assert!(well_formed(shrunk), "{shrunk:?}");
+        assert!(
+            shrunk.iter().any(|e| e.outcome
+                == Outcome::Ok(Ret::Value {
+                    value: 0,
+                    version: 0
+                })),
+            "the stale read is the failure: {shrunk:?}"
+        );
+        // A lone CAS expecting version 2 that nothing produced is not well formed.
+        assert!(!well_formed(&[cas(1, (40, Some(50)), 9, 2, ok_v(3))]));
+        // ... unless an indeterminate write could have produced it.
+        assert!(well_formed(&[
+            cas(2, (0, None), 8, 1, Outcome::Unknown),
+            cas(1, (40, Some(50)), 9, 2, ok_v(3)),
+        ]));
+    }
+
+    #[test]
+    fn a_concurrent_successful_cas_explains_a_failed_one_after_shrinking() {
+        // Two CAS on version 1 at once: one wins, one fails (linearizable). A real
+        // violation follows. The shrunk history must keep the winner, or the loser
+        // would look like a violation on its own.
+        let h = vec![
+            cas(1, (0, Some(10)), 7, 0, ok_v(1)),
+            cas(2, (20, Some(40)), 8, 1, Outcome::Fail),
+            cas(3, (21, Some(35)), 9, 1, ok_v(2)),
+            read(4, (50, 60), 9, 2),
+            read(4, (70, 80), 7, 1),
+        ];
+        let r = linearizability(&h, DEFAULT_BUDGET);
+        assert_eq!(r.anomalies.len(), 1, "{:?}", r.anomalies);
+        let shrunk = &r.anomalies[0].history;
+        assert!(
+            shrunk.iter().any(|e| e.outcome
+                == Outcome::Ok(Ret::Value {
+                    value: 7,
+                    version: 1
+                })),
+            "the read going back to version 1 is the failure: {shrunk:?}"
+        );
+        assert!(shrunk.iter().any(|e| e.outcome == ok_v(2)), "{shrunk:?}");
     }
 
     trait CloneWith {

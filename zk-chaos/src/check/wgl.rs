@@ -168,16 +168,21 @@ fn is_read(op: &Op) -> bool {
     matches!(op, Op::RegRead { .. } | Op::SetRead { .. })
 }
 
-/// A small sub-history that is still not linearizable: the shortest well-formed failing
-/// prefix (by invocation), then every entry whose removal keeps it failing (and `well_formed`: no
-/// read of a value nobody wrote) removed. Stops shrinking after `max_checks` checks
-/// (the result is then failing, if not minimal).
+/// A small sub-history that is still not linearizable, found without inventing a
+/// failure the original did not have: first the shortest failing prefix (by invocation)
+/// that is *closed* (every later entry was invoked after every completed entry of the
+/// prefix, so no later entry can explain a kept outcome) and `well_formed`; then every
+/// entry that `removable` allows to drop (one whose absence cannot make the rest fail on
+/// its own: a read, a definite failure, ...) and whose removal keeps it failing and well
+/// formed, removed. Stops after `max_checks` checks (the result is then failing, if
+/// not minimal).
 pub fn shrink<M: Model>(
     model: &M,
     entries: &[Entry],
     budget: Budget,
     max_checks: usize,
     well_formed: impl Fn(&[Entry]) -> bool,
+    removable: impl Fn(&Entry) -> bool,
 ) -> Vec<Entry> {
     let started = Instant::now();
     let mut sorted: Vec<Entry> = entries.to_vec();
@@ -187,12 +192,16 @@ pub fn shrink<M: Model>(
     // The whole shrink gets ten times one check's time.
     let max_checks = if budget.time.is_zero() { 0 } else { max_checks };
     let out_of_time = || started.elapsed() > budget.time * 10;
-    // Shortest failing prefix: the first prefix length that fails. A prefix must be
-    // well formed too: cutting by invocation time can drop a write that a kept,
-    // concurrent read observed, and that read alone would then "fail".
     let mut len = sorted.len();
+    let mut last_completion = 0u64;
     for l in 1..=sorted.len() {
-        if !well_formed(&sorted[..l]) {
+        if let Some(c) = sorted[l - 1].complete_us {
+            last_completion = last_completion.max(c);
+        }
+        let closed = sorted
+            .get(l)
+            .is_none_or(|next| next.invoke_us > last_completion);
+        if !closed || !well_formed(&sorted[..l]) {
             continue;
         }
         checks += 1;
@@ -207,6 +216,10 @@ pub fn shrink<M: Model>(
     let mut h: Vec<Entry> = sorted[..len].to_vec();
     let mut i = 0;
     while i < h.len() && checks < max_checks && !out_of_time() {
+        if !removable(&h[i]) {
+            i += 1;
+            continue;
+        }
         let mut without = h.clone();
         without.remove(i);
         checks += 1;

@@ -386,8 +386,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
+    /// The saved vote, read once at startup, never as a *committed* (leader) vote: a
+    /// restarted leader must not resume its old term. openraft 0.9 would restore it as
+    /// leader at once, with its first entry of that term as the read index's floor and
+    /// the committed index from our hint (written at most every 100 ms), so a `sync`
+    /// right after a crash could miss writes already acknowledged (a stale read, found
+    /// by zk-chaos after kill -9 of every server); and entries of that term which it had
+    /// replicated but not yet fsynced itself could be proposed again, differently, under
+    /// the same log id. Uncommitted, the vote still binds the node to its term (it votes
+    /// for no one else in it); it starts as a follower and a new election gives a new
+    /// term, whose blank entry commits everything before it.
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, RaftStorageError> {
-        Ok(*self.inner.vote.lock())
+        Ok(self.inner.vote.lock().map(|mut v| {
+            v.committed = false;
+            v
+        }))
     }
 
     async fn save_committed(
