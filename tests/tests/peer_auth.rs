@@ -3,7 +3,9 @@
 //! secret refuses a rogue's Vote (with a far higher term), AppendEntries and
 //! membership change, and is unaffected: same leader, same term, same members, and it
 //! still commits. A 3-node ensemble with peer mutual TLS works, and a rogue without a
-//! certificate from the peer CA does not get a single RPC through.
+//! certificate from the peer CA does not get a single RPC through. With
+//! `peer_verify_id`, a valid certificate for server 2 cannot vote, lead or re-register
+//! as server 3.
 
 use std::time::Duration;
 
@@ -207,6 +209,135 @@ async fn peer_mutual_tls_ensemble_refuses_peers_without_a_certificate() {
         let after: Vec<u64> = (0..3).map(|i| term_of(&c, i)).collect();
         assert_eq!(after, terms);
         write_ok(&c, "/still-replicated").await;
+        c.shutdown().await;
+    })
+    .await;
+}
+
+/// Sends `req` over mutual TLS with `cert` (trusting `ca`) to the peer port at `addr`.
+async fn send_tls(
+    addr: &str,
+    ca: &std::path::Path,
+    cert: &tests::certs::CertFiles,
+    req: &PeerRequest,
+) -> tonic::Code {
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            std::fs::read(ca).expect("ca"),
+        ))
+        .identity(tonic::transport::Identity::from_pem(
+            std::fs::read(&cert.cert).expect("cert"),
+            std::fs::read(&cert.key).expect("key"),
+        ))
+        .domain_name("localhost");
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .expect("uri")
+        .tls_config(tls)
+        .expect("tls")
+        .connect_timeout(Duration::from_secs(2));
+    let Ok(ch) = channel.connect().await else {
+        return tonic::Code::Unavailable;
+    };
+    let req = PeerMessage {
+        payload: postcard::to_allocvec(req).expect("encode").into(),
+    };
+    match tokio::time::timeout(Duration::from_secs(5), PeerClient::new(ch).call(req)).await {
+        Ok(Ok(_)) => tonic::Code::Ok,
+        Ok(Err(s)) => s.code(),
+        Err(_) => tonic::Code::DeadlineExceeded,
+    }
+}
+
+/// Messages that claim to come from server `id`: a vote for it far in the future, a
+/// heartbeat with it as leader, and moving it to another address.
+fn requests_as(id: u64, term: u64) -> Vec<PeerRequest> {
+    vec![
+        PeerRequest::Vote(VoteRequest::new(
+            Vote::new(term + 100, id),
+            Some(LogId::new(
+                openraft::CommittedLeaderId::new(term + 100, id),
+                1_000_000,
+            )),
+        )),
+        PeerRequest::AppendEntries(AppendEntriesRequest {
+            vote: Vote::new_committed(term + 100, id),
+            prev_log_id: None,
+            entries: vec![],
+            leader_commit: None,
+        }),
+        PeerRequest::Membership(MembershipChange::AddVoter {
+            id,
+            peer_addr: "127.0.0.1:1".into(),
+        }),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_certificates_are_tied_to_server_ids() {
+    bounded(120, async {
+        init_tracing();
+        let ca = TestCa::new("peer CA");
+        let mut plan = TestCluster::plan(3, 0, &|_| {}).expect("plan");
+        for cfg in &mut plan.configs {
+            let id = cfg.node_id;
+            let files = ca.issue(&format!("node{id}"), &format!("server.{id}"), "Example");
+            cfg.tls.peer_cert = Some(files.cert);
+            cfg.tls.peer_key = Some(files.key);
+            cfg.tls.peer_ca = Some(ca.ca.clone());
+            cfg.tls.peer_verify_id = true;
+        }
+        let c = plan
+            .start()
+            .await
+            .expect("cluster with per-server certificates");
+        let leader = c
+            .wait_for_leader(Duration::from_secs(10))
+            .await
+            .expect("leader");
+        write_ok(&c, "/before").await;
+        let terms: Vec<u64> = (0..3).map(|i| term_of(&c, i)).collect();
+
+        // A valid certificate of the ensemble's CA for server 2, used to act as server 3.
+        let as2 = ca.issue("impostor", "server.2", "Example");
+        for (i, term) in terms.iter().enumerate() {
+            for req in requests_as(3, *term) {
+                assert_eq!(
+                    send_tls(&c.peer_addr(i), &ca.ca, &as2, &req).await,
+                    tonic::Code::PermissionDenied,
+                    "node {i} accepted {req:?} as server 3 from server 2's certificate"
+                );
+            }
+        }
+        // The certificate itself is good: a status query goes through.
+        assert_eq!(
+            send_tls(&c.peer_addr(leader), &ca.ca, &as2, &PeerRequest::Status).await,
+            tonic::Code::Ok
+        );
+        // A certificate of the CA that names no server gets nothing through.
+        let anonymous = ca.issue("anonymous", "zk-peer", "Example");
+        assert_eq!(
+            send_tls(
+                &c.peer_addr(leader),
+                &ca.ca,
+                &anonymous,
+                &PeerRequest::Status
+            )
+            .await,
+            tonic::Code::PermissionDenied
+        );
+
+        assert_eq!(c.leader(), Some(leader), "leadership moved");
+        let after: Vec<u64> = (0..3).map(|i| term_of(&c, i)).collect();
+        assert_eq!(after, terms, "an impostor's vote changed a term");
+        write_ok(&c, "/after").await;
+        let client = Client::connect(&c.connect_string()).await.expect("connect");
+        let status = client.cluster_status().await.expect("status");
+        assert_eq!(status.members.len(), 3, "{status:?}");
+        assert!(
+            status.members.iter().all(|m| !m.peer_addr.ends_with(":1")),
+            "{status:?}"
+        );
+        client.close().await.expect("close");
         c.shutdown().await;
     })
     .await;

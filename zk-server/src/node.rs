@@ -29,6 +29,8 @@ use crate::raft::{Member, Raft};
 use crate::state::Shared;
 use crate::storage::wal::WalOptions;
 use crate::storage::SyncMode;
+use crate::tls::reload::Reloader;
+use crate::tls::LiveConfig;
 use crate::tree::{ApplyResult, Command};
 
 /// A running node. Dropping it does not stop it: call [`ServerHandle::shutdown`].
@@ -133,8 +135,9 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let peer_secret = crate::tls::peer_auth::PeerSecret::new(config.tls.peer_secret.as_deref())?;
     let peers = Peers::with_dial(config.peer_dial.clone().into_iter().collect())
         .with_security(config.tls.peer_dial_config()?, peer_secret.clone());
-    let client_tls = config.tls.client_port_config()?;
-    let peer_tls = config.tls.peer_port_config()?;
+    let client_tls = config.tls.client_port_config()?.map(LiveConfig::new);
+    let peer_tls = config.tls.peer_port_config()?.map(LiveConfig::new);
+    let admin_tls = config.tls.admin_port_config()?.map(LiveConfig::new);
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -205,6 +208,18 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
+    let reloader = tls_reloader(
+        &config,
+        &pipeline,
+        [client_tls.clone(), admin_tls.clone(), peer_tls.clone()],
+    );
+    if !reloader.is_empty() {
+        tasks.push(reloader.spawn(
+            Duration::from_millis(config.tls.reload_interval_ms),
+            stop_rx.clone(),
+        ));
+    }
+
     if let Some(listener) = peer_listener {
         let service = PeerServer::new(PeerService::new(pipeline.clone()))
             .max_decoding_message_size(256 << 20)
@@ -271,14 +286,35 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
 
     let router = crate::admin::http::router(pipeline.clone());
     let mut admin_stop = stop_rx.clone();
+    let admin_stop_rx = stop_rx.clone();
+    let admin_allow_plaintext = config.tls.admin_allow_plaintext;
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {
             let _ = admin_stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(admin_listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        let served = match admin_tls {
+            None => {
+                axum::serve(admin_listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(tls) => {
+                match crate::tls::admin::spawn(
+                    admin_listener,
+                    tls,
+                    admin_allow_plaintext,
+                    admin_stop_rx,
+                ) {
+                    Ok(incoming) => {
+                        axum::serve(incoming, router)
+                            .with_graceful_shutdown(shutdown)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = served {
             tracing::error!("admin listener stopped: {e}");
         }
     }));
@@ -309,6 +345,50 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         stop,
         tasks,
     })
+}
+
+/// Watches the certificate files of each TLS configuration that is on (`live`: the
+/// client, admin and peer ports), and the peer dialling identity, for reloads.
+fn tls_reloader(
+    config: &Config,
+    pipeline: &Arc<Pipeline>,
+    live: [Option<LiveConfig>; 3],
+) -> Reloader {
+    let mut r = Reloader::new(pipeline.shared.metrics.tls_reloads.clone());
+    let [client, admin, peer] = live;
+    if let Some(live) = client {
+        let tls = config.tls.clone();
+        r.watch("client port", tls.client_files(), move || {
+            if let Some(c) = tls.client_port_config()? {
+                live.replace(c);
+            }
+            Ok(())
+        });
+    }
+    if let Some(live) = admin {
+        let tls = config.tls.clone();
+        r.watch("admin port", tls.client_files(), move || {
+            if let Some(c) = tls.admin_port_config()? {
+                live.replace(c);
+            }
+            Ok(())
+        });
+    }
+    if let Some(live) = peer {
+        let tls = config.tls.clone();
+        let peers = pipeline.peers.clone();
+        r.watch("peer port", tls.peer_files(), move || {
+            // Both or neither: the certificate we accept peers with and the one we dial
+            // them with are the same files.
+            let (server, dial) = (tls.peer_port_config()?, tls.peer_dial_config()?);
+            if let (Some(server), Some(dial)) = (server, dial) {
+                live.replace(server);
+                peers.set_dial_tls(dial);
+            }
+            Ok(())
+        });
+    }
+    r
 }
 
 /// Initialises a single-node server on first start; a restart never re-initialises.

@@ -246,6 +246,16 @@ async fn metrics(State(p): State<Arc<Pipeline>>) -> impl IntoResponse {
     ] {
         counter(name, help, v.load(Relaxed));
     }
+    counter(
+        "zk_tls_reloads_total",
+        "TLS configurations replaced after their certificate files changed.",
+        m.tls_reloads.reloads.load(Relaxed),
+    );
+    counter(
+        "zk_tls_reload_failures_total",
+        "Changed TLS certificate files rejected (the previous certificate stayed in use).",
+        m.tls_reloads.failures.load(Relaxed),
+    );
     m.write_ops(&mut s);
     p.shared.storage.write_prometheus(&mut s);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s)

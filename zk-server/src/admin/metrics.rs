@@ -121,6 +121,8 @@ pub struct Metrics {
     pub four_letter_words: AtomicU64,
     /// Per-client limits at work (`crate::limits`).
     pub limits: LimitCounters,
+    /// TLS certificate reloads (`crate::tls::reload`).
+    pub tls_reloads: Arc<crate::tls::reload::ReloadCounters>,
     min_us: AtomicU64,
     max_us: AtomicU64,
     ops: Vec<OpStats>,
@@ -140,6 +142,7 @@ impl Default for Metrics {
             bad_frames: AtomicU64::new(0),
             four_letter_words: AtomicU64::new(0),
             limits: LimitCounters::default(),
+            tls_reloads: Arc::default(),
             min_us: AtomicU64::new(u64::MAX),
             max_us: AtomicU64::new(0),
             ops: OPS.iter().map(|_| OpStats::default()).collect(),

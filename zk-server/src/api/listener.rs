@@ -34,6 +34,7 @@ use crate::admin::fourlw;
 use crate::limits::{ConnectionGuard, ConnectionLimiter};
 use crate::pipeline::Pipeline;
 use crate::tls::io::{Conn, ConnInfo, ServerConn};
+use crate::tls::LiveConfig;
 use crate::zkwire;
 
 /// How long a new connection may take to send its first four bytes.
@@ -71,11 +72,12 @@ pub fn classify(first: [u8; 4]) -> Protocol {
 /// Accepts client connections on `listener` until `stop` turns true, serving the
 /// ZooKeeper protocol and four-letter words itself and handing gRPC connections to the
 /// returned stream. The accept task ends when `stop` fires or the stream is dropped.
-/// `tls`: the client port's TLS config, if TLS is on.
+/// `tls`: the client port's TLS config, if TLS is on (each connection takes the
+/// current one: a certificate reload applies to new connections).
 pub fn spawn(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<LiveConfig>,
     mut stop: watch::Receiver<bool>,
 ) -> (Incoming, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
@@ -143,7 +145,7 @@ async fn route(
     slot: ConnectionGuard,
     peer: SocketAddr,
     p: Arc<Pipeline>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<LiveConfig>,
     grpc: mpsc::Sender<Result<ServerConn, std::io::Error>>,
 ) {
     let first = match tokio::time::timeout(SNIFF_TIMEOUT, peek4(&socket)).await {
@@ -161,7 +163,7 @@ async fn route(
     let protocol = classify(first);
     match (&tls, protocol) {
         (Some(config), Protocol::Tls) => {
-            return route_tls(socket, slot, peer, p, config, grpc).await
+            return route_tls(socket, slot, peer, p, &config.current(), grpc).await
         }
         (None, Protocol::Tls) => {
             tracing::debug!(%peer, "TLS ClientHello on a plaintext client port; closing");
@@ -180,6 +182,7 @@ async fn route(
                 info: ConnInfo {
                     remote: Some(peer),
                     x509: None,
+                    cert_names: None,
                 },
                 // The slot travels with the socket and is released when tonic drops it.
                 slot: Some(slot),

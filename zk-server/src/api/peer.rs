@@ -31,6 +31,11 @@ impl Peer for PeerService {
     async fn call(&self, request: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
         let req: PeerRequest = postcard::from_bytes(&request.get_ref().payload)
             .map_err(|e| Status::invalid_argument(format!("bad peer request: {e}")))?;
+        if self.pipeline.config.tls.peer_verify_id {
+            let info = request.extensions().get::<crate::tls::io::ConnInfo>();
+            let names = info.and_then(|i| i.cert_names.as_deref());
+            crate::tls::peer_id::authorize(&self.pipeline, names, &req)?;
+        }
         let reply = handle(&self.pipeline, req).await;
         let payload = postcard::to_allocvec(&reply)
             .map_err(|e| Status::internal(format!("cannot encode reply: {e}")))?;

@@ -47,8 +47,8 @@ pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Peer address -> the address actually dialled (a proxy, a NAT mapping).
     dial: Arc<HashMap<String, String>>,
-    /// Mutual TLS to peers, if on.
-    tls: Option<ClientTlsConfig>,
+    /// Mutual TLS to peers, if on (replaced when the certificate files change).
+    tls: Arc<Mutex<Option<ClientTlsConfig>>>,
     /// The shared secret every call carries, if set.
     secret: crate::tls::peer_auth::PeerSecret,
 }
@@ -75,10 +75,17 @@ impl Peers {
         secret: crate::tls::peer_auth::PeerSecret,
     ) -> Peers {
         Peers {
-            tls,
+            tls: Arc::new(Mutex::new(tls)),
             secret,
             ..self
         }
+    }
+
+    /// Dials with `tls` from now on (a reloaded certificate): cached channels are
+    /// dropped, so the next call dials again; calls under way finish on their channel.
+    pub fn set_dial_tls(&self, tls: ClientTlsConfig) {
+        *self.tls.lock() = Some(tls);
+        self.channels.lock().clear();
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
@@ -91,10 +98,11 @@ impl Peers {
             addr: addr.to_string(),
             message: e.to_string(),
         };
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let tls = self.tls.lock().clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}")).map_err(bad)?;
-        if let Some(tls) = &self.tls {
-            endpoint = endpoint.tls_config(tls.clone()).map_err(bad)?;
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls).map_err(bad)?;
         }
         let endpoint = endpoint
             .tcp_nodelay(true)

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::io::{Conn, ConnInfo, Prefixed, ServerConn};
+use super::reload::LiveConfig;
 
 /// How long a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,7 +43,7 @@ pub async fn handshake(
 /// completes a mutual-TLS handshake (in its own task) before tonic sees it.
 pub fn spawn_incoming(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
+    config: LiveConfig,
     mut stop: watch::Receiver<bool>,
 ) -> ReceiverStream<Result<ServerConn, std::io::Error>> {
     let (tx, rx) = mpsc::channel(64);
@@ -58,11 +59,19 @@ pub fn spawn_incoming(
                 accepted = crate::api::listener::accept_next(&listener, "peer accept") => accepted,
             };
             let _ = socket.set_nodelay(true);
-            let (config, tx) = (config.clone(), tx.clone());
+            let (config, tx) = (config.current(), tx.clone());
             tokio::spawn(async move {
                 match handshake(&config, socket).await {
                     Ok((tls, x509)) => {
-                        let _ = tx.send(Ok(tls_conn(tls, Vec::new(), peer, x509))).await;
+                        let names: Option<Arc<[String]>> = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|certs| certs.first())
+                            .map(|c| super::x509::names(c).into());
+                        let mut conn = tls_conn(tls, Vec::new(), peer, x509);
+                        conn.info.cert_names = names;
+                        let _ = tx.send(Ok(conn)).await;
                     }
                     Err(e) => tracing::info!(%peer, "peer TLS handshake refused: {e}"),
                 }
@@ -84,6 +93,7 @@ pub fn tls_conn(
         info: ConnInfo {
             remote: Some(remote),
             x509,
+            cert_names: None,
         },
         slot: None,
     }

@@ -20,6 +20,9 @@ pub struct ConnInfo {
     pub remote: Option<SocketAddr>,
     /// The verified client certificate's subject (RFC 2253), if one was presented.
     pub x509: Option<Arc<str>>,
+    /// On the peer port: the verified certificate's names (common names, subject
+    /// alternative names), to check the server id a peer call claims.
+    pub cert_names: Option<Arc<[String]>>,
 }
 
 /// Bytes already read off a stream (to sniff the protocol), served again before the

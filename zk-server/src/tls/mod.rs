@@ -8,6 +8,10 @@
 //!   handlers take it.
 //! - [`x509`]: a certificate's subject DN in RFC 2253 form (the `x509` ACL id).
 //! - [`peer_auth`]: the shared peer secret, sent and checked on every peer RPC.
+//! - [`peer_id`]: with peer mutual TLS, a peer's certificate must name the server id
+//!   its calls claim (`--peer-tls-verify-id`).
+//! - [`reload`]: changed certificate files loaded for new connections, no restart.
+//! - [`admin`]: the admin HTTP port over TLS (`--admin-tls`).
 //!
 //! The client port serves TLS and plaintext on one socket: a TLS ClientHello starts
 //! with the record type 0x16, which as a ZooKeeper frame length would announce a
@@ -17,9 +21,13 @@
 //! `allow_plaintext` (ZooKeeper's port unification) is set.
 
 pub mod accept;
+pub mod admin;
 pub mod io;
 pub mod peer_auth;
+pub mod peer_id;
+pub mod reload;
 pub mod settings;
 pub mod x509;
 
+pub use reload::LiveConfig;
 pub use settings::{ClientAuth, TlsError, TlsSettings};

@@ -44,7 +44,7 @@ pub enum TlsError {
 
 /// TLS on the client and peer ports, and the peer secret. Everything off by default.
 /// Its `Debug` output hides the secret.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TlsSettings {
     /// The client port's certificate chain (PEM). TLS on the client port is on when set.
     pub cert: Option<PathBuf>,
@@ -68,6 +68,45 @@ pub struct TlsSettings {
     /// A secret every peer RPC must carry (compared in constant time): peer
     /// authentication without certificates. Same value on every server.
     pub peer_secret: Option<String>,
+    /// Peer mutual TLS: a peer certificate must name the server id a call claims
+    /// (`server.<id>` as CN or SAN, or the host of that server's peer address).
+    pub peer_verify_id: bool,
+    /// Serve the admin HTTP port over TLS with the client port's certificate
+    /// (ZooKeeper's `admin.forceHttps`).
+    pub admin: bool,
+    /// Whether admin HTTPS clients must present a certificate signed by `ca`
+    /// (ZooKeeper's `admin.needClientAuth`).
+    pub admin_client_auth: ClientAuth,
+    /// Also accept plain HTTP on the TLS admin port (ZooKeeper's `admin.portUnification`).
+    pub admin_allow_plaintext: bool,
+    /// How often the certificate, key and CA files are checked for changes (milliseconds;
+    /// 0: only on SIGHUP). Changed files are loaded for new connections.
+    pub reload_interval_ms: u64,
+}
+
+/// The default of [`TlsSettings::reload_interval_ms`].
+pub const DEFAULT_RELOAD_INTERVAL_MS: u64 = 5_000;
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            cert: None,
+            key: None,
+            ca: None,
+            client_auth: ClientAuth::None,
+            allow_plaintext: false,
+            peer_cert: None,
+            peer_key: None,
+            peer_ca: None,
+            peer_server_name: None,
+            peer_secret: None,
+            peer_verify_id: false,
+            admin: false,
+            admin_client_auth: ClientAuth::None,
+            admin_allow_plaintext: false,
+            reload_interval_ms: DEFAULT_RELOAD_INTERVAL_MS,
+        }
+    }
 }
 
 impl std::fmt::Debug for TlsSettings {
@@ -86,6 +125,11 @@ impl std::fmt::Debug for TlsSettings {
                 "peer_secret",
                 &self.peer_secret.as_ref().map(|_| "<hidden>"),
             )
+            .field("peer_verify_id", &self.peer_verify_id)
+            .field("admin", &self.admin)
+            .field("admin_client_auth", &self.admin_client_auth)
+            .field("admin_allow_plaintext", &self.admin_allow_plaintext)
+            .field("reload_interval_ms", &self.reload_interval_ms)
             .finish()
     }
 }
@@ -104,6 +148,11 @@ pub struct TlsFile {
     peer_ca: Option<PathBuf>,
     peer_server_name: Option<String>,
     peer_secret_file: Option<PathBuf>,
+    peer_verify_id: Option<bool>,
+    admin: Option<bool>,
+    admin_client_auth: Option<ClientAuth>,
+    admin_allow_plaintext: Option<bool>,
+    reload_interval_ms: Option<u64>,
 }
 
 /// The TLS flags of `zk-server`.
@@ -139,6 +188,23 @@ pub struct TlsArgs {
     /// File holding a shared secret that every peer RPC must carry (same on every server)
     #[arg(long, value_name = "FILE")]
     pub peer_secret_file: Option<PathBuf>,
+    /// Peer mutual TLS: refuse a peer whose certificate does not name the server id it
+    /// claims (CN or SAN `server.<id>`, or the host of that server's peer address)
+    #[arg(long)]
+    pub peer_tls_verify_id: bool,
+    /// Serve the admin HTTP port over TLS too, with the client port's certificate
+    #[arg(long)]
+    pub admin_tls: bool,
+    /// Ask admin HTTPS clients for a certificate signed by --tls-ca: none, want, need [default: none]
+    #[arg(long, value_enum)]
+    pub admin_tls_client_auth: Option<ClientAuth>,
+    /// Also accept plain HTTP on a TLS admin port
+    #[arg(long)]
+    pub admin_tls_allow_plaintext: bool,
+    /// Check certificate, key and CA files for changes every this many ms and load
+    /// changed ones for new connections (0: only on SIGHUP) [default: 5000]
+    #[arg(long, value_name = "MS")]
+    pub tls_reload_interval_ms: Option<u64>,
 }
 
 fn set<T>(slot: &mut Option<T>, value: Option<T>) {
@@ -166,6 +232,21 @@ impl TlsSettings {
         if let Some(path) = f.peer_secret_file {
             self.peer_secret = Some(read_secret(&path)?);
         }
+        if let Some(v) = f.peer_verify_id {
+            self.peer_verify_id = v;
+        }
+        if let Some(v) = f.admin {
+            self.admin = v;
+        }
+        if let Some(a) = f.admin_client_auth {
+            self.admin_client_auth = a;
+        }
+        if let Some(v) = f.admin_allow_plaintext {
+            self.admin_allow_plaintext = v;
+        }
+        if let Some(ms) = f.reload_interval_ms {
+            self.reload_interval_ms = ms;
+        }
         Ok(())
     }
 
@@ -186,6 +267,21 @@ impl TlsSettings {
         set(&mut self.peer_server_name, a.peer_tls_server_name);
         if let Some(path) = a.peer_secret_file {
             self.peer_secret = Some(read_secret(&path)?);
+        }
+        if a.peer_tls_verify_id {
+            self.peer_verify_id = true;
+        }
+        if a.admin_tls {
+            self.admin = true;
+        }
+        if let Some(c) = a.admin_tls_client_auth {
+            self.admin_client_auth = c;
+        }
+        if a.admin_tls_allow_plaintext {
+            self.admin_allow_plaintext = true;
+        }
+        if let Some(ms) = a.tls_reload_interval_ms {
+            self.reload_interval_ms = ms;
         }
         Ok(())
     }
@@ -218,6 +314,19 @@ impl TlsSettings {
         if !self.peer_tls() && (self.peer_key.is_some() || self.peer_ca.is_some()) {
             return bad("--peer-tls-key and --peer-tls-ca need --peer-tls-cert");
         }
+        if self.admin && !self.client_tls() {
+            return bad("--admin-tls needs --tls-cert and --tls-key (it serves that certificate)");
+        }
+        if !self.admin && (self.admin_client_auth != ClientAuth::None || self.admin_allow_plaintext)
+        {
+            return bad("--admin-tls-client-auth and --admin-tls-allow-plaintext need --admin-tls");
+        }
+        if self.admin_client_auth != ClientAuth::None && self.ca.is_none() {
+            return bad("--admin-tls-client-auth want|need needs --tls-ca");
+        }
+        if self.peer_verify_id && !self.peer_tls() {
+            return bad("--peer-tls-verify-id needs peer TLS (--peer-tls-cert)");
+        }
         if self.peer_secret.as_deref().is_some_and(|s| s.len() < 16) {
             return bad("the peer secret must be at least 16 characters");
         }
@@ -235,6 +344,39 @@ impl TlsSettings {
             )?)),
             _ => Ok(None),
         }
+    }
+
+    /// The admin port's rustls config (the client port's certificate, ALPN
+    /// `http/1.1`: the admin server speaks HTTP/1.1), if admin TLS is on.
+    pub fn admin_port_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+        match (&self.cert, &self.key, self.admin) {
+            (Some(cert), Some(key), true) => Ok(Some(server_config_alpn(
+                cert,
+                key,
+                self.ca.as_deref(),
+                self.admin_client_auth,
+                &[b"http/1.1"],
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The client port's files (certificate, key, CA): what a reload watches.
+    pub fn client_files(&self) -> Vec<PathBuf> {
+        [&self.cert, &self.key, &self.ca]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// The peer port's files (certificate, key, CA).
+    pub fn peer_files(&self) -> Vec<PathBuf> {
+        [&self.peer_cert, &self.peer_key, &self.peer_ca]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// The peer port's rustls config (client certificates required), if peer TLS is on.
@@ -333,6 +475,17 @@ pub fn server_config(
     ca: Option<&Path>,
     auth: ClientAuth,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    server_config_alpn(cert, key, ca, auth, &[b"h2"])
+}
+
+/// [`server_config`] with the given ALPN protocols.
+fn server_config_alpn(
+    cert: &Path,
+    key: &Path,
+    ca: Option<&Path>,
+    auth: ClientAuth,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = provider();
     let rustls_err = |e: rustls::Error| TlsError::Rustls(e.to_string());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -366,7 +519,7 @@ pub fn server_config(
     let mut config = builder
         .with_single_cert(load_certs(cert)?, load_key(key)?)
         .map_err(rustls_err)?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
@@ -384,7 +537,7 @@ mod tests {
         std::fs::write(
             &file,
             format!(
-                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\nclient_auth = \"want\"\npeer_secret_file = {:?}\n",
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\nclient_auth = \"want\"\npeer_secret_file = {:?}\nadmin = true\nadmin_client_auth = \"want\"\nreload_interval_ms = 250\n",
                 secret.display().to_string()
             ),
         )
@@ -393,6 +546,8 @@ mod tests {
             config: Some(file.clone()),
             tls: TlsArgs {
                 tls_client_auth: Some(ClientAuth::Need),
+                admin_tls_client_auth: Some(ClientAuth::Need),
+                admin_tls_allow_plaintext: true,
                 ..TlsArgs::default()
             },
             ..Args::default()
@@ -402,6 +557,13 @@ mod tests {
         assert_eq!(c.tls.cert, Some(PathBuf::from("c.pem")));
         assert_eq!(c.tls.client_auth, ClientAuth::Need, "flags win");
         assert_eq!(c.tls.peer_secret.as_deref(), Some("0123456789abcdef-peers"));
+        assert!(c.tls.admin && c.tls.admin_allow_plaintext);
+        assert_eq!(c.tls.admin_client_auth, ClientAuth::Need, "flags win");
+        assert_eq!(c.tls.reload_interval_ms, 250);
+        assert_eq!(
+            TlsSettings::default().reload_interval_ms,
+            DEFAULT_RELOAD_INTERVAL_MS
+        );
         assert!(
             !format!("{c:?}").contains("0123456789abcdef"),
             "secret in Debug"
@@ -429,6 +591,27 @@ mod tests {
             },
             TlsSettings {
                 peer_secret: Some("short".into()),
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                admin: true,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                cert: Some("c".into()),
+                key: Some("k".into()),
+                admin_allow_plaintext: true,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                cert: Some("c".into()),
+                key: Some("k".into()),
+                admin: true,
+                admin_client_auth: ClientAuth::Need,
+                ..TlsSettings::default()
+            },
+            TlsSettings {
+                peer_verify_id: true,
                 ..TlsSettings::default()
             },
         ];

@@ -2,7 +2,7 @@
 //! (RFC 2253): ZooKeeper's X509AuthenticationProvider uses that string as the `x509`
 //! ACL id, so ACLs written for ZooKeeper (`x509:CN=app,O=Example`) work here unchanged.
 
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 /// The subject DN of a DER certificate, RFC 2253 form: the most specific RDN first,
 /// `,` between RDNs, `+` inside a multi-valued one, special characters escaped.
@@ -26,6 +26,36 @@ pub fn subject_dn(der: &[u8]) -> Option<String> {
     }
     rdns.reverse();
     Some(rdns.join(","))
+}
+
+/// The names a certificate carries: its subject's common names and its subject
+/// alternative names (DNS names, IP addresses in text form). Empty if it cannot be
+/// parsed. Peer id verification ([`super::peer_id`]) looks for a server's id among them.
+pub fn names(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_string))
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => out.push(d.to_string()),
+                GeneralName::IPAddress(ip) => {
+                    if let Ok(a) = <[u8; 4]>::try_from(*ip) {
+                        out.push(std::net::IpAddr::from(a).to_string());
+                    } else if let Ok(a) = <[u8; 16]>::try_from(*ip) {
+                        out.push(std::net::IpAddr::from(a).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// RFC 2253's keywords (those Java prints); other attributes by dotted OID.
@@ -84,6 +114,11 @@ mod tests {
             Some("CN=app,O=Example\\, Inc.,C=US")
         );
         assert_eq!(subject_dn(b"not a certificate"), None);
+        assert_eq!(
+            names(cert.der()),
+            vec!["app".to_string(), "localhost".to_string()]
+        );
+        assert!(names(b"not a certificate").is_empty());
         assert_eq!(escape(" #a+b "), "\\ #a\\+b\\ ");
     }
 }
