@@ -221,7 +221,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     }
 
     if let Some(listener) = peer_listener {
-        let service = PeerServer::new(PeerService::new(pipeline.clone()))
+        let service = PeerServer::new(PeerService::new(pipeline.clone(), stop_rx.clone()))
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
         // Every peer call must carry the peer secret, when one is set.

@@ -1,33 +1,48 @@
 //! The peer service: raft RPCs into openraft, and the rest of the peer protocol
-//! (forwarded writes, read index, session touches, status, membership) handled here.
+//! (forwarded write streams, read index, session touches, status, membership) handled here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{ChangeMembers, ServerState};
-use tonic::{Request, Response, Status};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status, Streaming};
 use zk_proto::peer::{peer_server::Peer, PeerMessage};
 use zk_proto::Code;
 
-use crate::pipeline::{prep, submit, Pipeline};
+use crate::pipeline::{forward, submit, Pipeline};
 use crate::raft::rpc::{MembershipChange, NodeStatus, PeerFailure, PeerReply, PeerRequest};
 use crate::raft::{Member, NodeId};
-use crate::tree::{Batch, Command};
 
 /// Serves peers.
 pub struct PeerService {
     pipeline: Arc<Pipeline>,
+    /// Turns true when the node stops: long-lived forward streams end then.
+    stop: watch::Receiver<bool>,
 }
 
 impl PeerService {
-    /// A service over this node's pipeline.
-    pub fn new(pipeline: Arc<Pipeline>) -> PeerService {
-        PeerService { pipeline }
+    /// A service over this node's pipeline; `stop` ends its forward streams.
+    pub fn new(pipeline: Arc<Pipeline>, stop: watch::Receiver<bool>) -> PeerService {
+        PeerService { pipeline, stop }
     }
 }
 
 #[tonic::async_trait]
 impl Peer for PeerService {
+    type ForwardStream = forward::AnswerStream;
+
+    async fn forward(
+        &self,
+        request: Request<Streaming<PeerMessage>>,
+    ) -> Result<Response<Self::ForwardStream>, Status> {
+        Ok(Response::new(forward::serve(
+            self.pipeline.clone(),
+            request.into_inner(),
+            self.stop.clone(),
+        )))
+    }
+
     async fn call(&self, request: Request<PeerMessage>) -> Result<Response<PeerMessage>, Status> {
         let req: PeerRequest = postcard::from_bytes(&request.get_ref().payload)
             .map_err(|e| Status::invalid_argument(format!("bad peer request: {e}")))?;
@@ -66,7 +81,6 @@ async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
             }
             PeerReply::InstallSnapshot(r)
         }
-        PeerRequest::Forward(cmds) => PeerReply::Forward(forwarded(p, cmds).await),
         PeerRequest::ReadIndex => PeerReply::ReadIndex(
             submit::leader_read_index(&p.raft)
                 .await
@@ -90,29 +104,6 @@ async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
             PeerReply::Touched
         }
         PeerRequest::Membership(change) => PeerReply::Membership(membership(p, change).await),
-    }
-}
-
-/// A follower's batch: the leader stamps its own time and proposes it as one entry.
-async fn forwarded(
-    p: &Pipeline,
-    mut cmds: Vec<Command>,
-) -> Result<(u64, Vec<crate::tree::ApplyResult>), PeerFailure> {
-    let now = prep::now_ms();
-    for cmd in &mut cmds {
-        if let Command::Txn { time_ms, .. } | Command::Reap { time_ms, .. } = cmd {
-            *time_ms = now;
-        }
-    }
-    match p.raft.client_write(Batch(cmds)).await {
-        Ok(resp) => Ok((resp.log_id.index, resp.data)),
-        Err(e) => Err(failure(
-            Code::ConnectionLoss,
-            format!(
-                "server {} could not propose the forwarded writes: {e}",
-                p.node_id()
-            ),
-        )),
     }
 }
 

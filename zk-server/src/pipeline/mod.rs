@@ -5,6 +5,7 @@
 //! [`reply`] turns results into protocol responses.
 
 pub mod admin;
+pub mod forward;
 pub mod prep;
 pub mod read;
 pub mod reply;

@@ -7,10 +7,12 @@
 //! that arrive meanwhile wait for yet another entry and fsync. Cutting at the flush puts
 //! everything that arrived during one fsync into the next (Apache ZooKeeper's
 //! SyncRequestProcessor does the same).
-//! On a follower or observer the batch is forwarded to the leader instead (one forward
-//! at a time, so order holds), and each write completes only once this node has
-//! applied it: a session always reads its own writes, and their watch events are
-//! queued here before the reply.
+//! On a follower or observer the batch is forwarded to the leader instead, on one
+//! ordered stream ([`super::forward`]) with up to [`MAX_FORWARDS_IN_FLIGHT`] batches in
+//! flight; the leader queues forwarded writes on its own proposer in stream order, so
+//! they share entries and fsyncs with everyone else's. Each forwarded write completes
+//! only once this node has applied it: a session always reads its own writes, and
+//! their watch events are queued here before the reply.
 //! openraft 0.9 fsyncs the leader's log once per entry and waits for it, so this
 //! batching is what makes concurrent writes share an fsync (group commit). Queue order
 //! is log order, so one session's writes apply in the order sent.
@@ -24,6 +26,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use zk_proto::Code;
 
+use super::forward::Forwarder;
 use crate::raft::log_store::FlushProgress;
 use crate::raft::network::Peers;
 use crate::raft::rpc::{PeerReply, PeerRequest};
@@ -32,12 +35,12 @@ use crate::state::Shared;
 use crate::tree::txn::MAX_BATCH;
 use crate::tree::{zxid_end, zxid_of, ApplyResult, Batch, Command, TxnOp};
 
-/// How long a forwarded batch may take on the leader.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a forwarded batch (or a read index) may take on the leader.
+pub(super) const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write waits for a leader to appear (an election) before failing.
 const LEADER_WAIT: Duration = Duration::from_secs(3);
 /// How long a follower waits to apply a write the leader committed.
-const APPLY_WAIT: Duration = Duration::from_secs(10);
+pub(super) const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a write or sync did not complete: a code for the client and a message.
 pub type Failure = (Code, String);
@@ -49,15 +52,25 @@ pub type Completion = BoxFuture<'static, Result<(i64, ApplyResult), Failure>>;
 /// writes accumulate into the next batch.
 pub const MAX_ENTRIES_IN_FLIGHT: usize = 2;
 
+/// Batches a follower or observer has forwarded to the leader and not yet had answered,
+/// at most: while they are in flight, new writes accumulate into the next batch.
+pub const MAX_FORWARDS_IN_FLIGHT: usize = 4;
+
 /// Value bytes one entry may carry before the batch is cut.
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
-type Reply = oneshot::Sender<Result<(i64, ApplyResult), Failure>>;
+/// Where a write's outcome goes.
+pub(super) type Reply = oneshot::Sender<Result<(i64, ApplyResult), Failure>>;
+
+/// A queued write: the command, where its outcome goes, and whether a follower
+/// forwarded it here (such a write is never forwarded again: if this node no longer
+/// leads, it fails and the follower's client retries).
+type Queued = (Command, Reply, bool);
 
 /// The node's write queue into raft (cheap to clone).
 #[derive(Clone)]
 pub struct Proposer {
-    tx: mpsc::UnboundedSender<(Command, Reply)>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 /// What the proposing task needs.
@@ -95,8 +108,18 @@ impl Proposer {
 
     /// Queues `cmd` (in call order) and returns its completion.
     pub fn submit(&self, cmd: Command) -> Completion {
+        self.queue(cmd, false)
+    }
+
+    /// Queues a write a follower forwarded (in stream order) and returns its completion
+    /// (once applied here). Fails instead of forwarding it on if this node does not lead.
+    pub fn submit_forwarded(&self, cmd: Command) -> Completion {
+        self.queue(cmd, true)
+    }
+
+    fn queue(&self, cmd: Command, forwarded: bool) -> Completion {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send((cmd, reply)).is_err() {
+        if self.tx.send((cmd, reply, forwarded)).is_err() {
             return futures::future::ready(Err((
                 Code::ConnectionLoss,
                 "server is shutting down".into(),
@@ -169,88 +192,22 @@ pub async fn wait_applied(shared: &Shared, zxid: i64, within: Duration) -> Resul
     }
 }
 
-fn fail_all(replies: Vec<Reply>, failure: Failure) {
+pub(super) fn fail_all(replies: Vec<Reply>, failure: Failure) {
     for reply in replies {
         let _ = reply.send(Err(failure.clone()));
     }
 }
 
-fn complete(replies: Vec<Reply>, index: u64, results: Vec<ApplyResult>) {
-    if results.len() != replies.len() {
-        tracing::error!(
-            index,
-            expected = replies.len(),
-            got = results.len(),
-            "wrong number of results for a batch"
-        );
-        fail_all(
-            replies,
-            (Code::SystemError, "internal error: lost result".into()),
-        );
-        return;
-    }
-    for (i, (reply, result)) in replies.into_iter().zip(results).enumerate() {
-        let _ = reply.send(Ok((zxid_of(index, i), result)));
-    }
-}
-
-/// Forwards a batch to the leader; completes once applied here. Runs inline, so the
-/// next batch leaves only after this one is committed: one session's writes keep
-/// their order across forwards.
-async fn forward(ctx: &Ctx, leader: &Member, cmds: Vec<Command>, replies: Vec<Reply>) {
-    let reply = ctx
-        .peers
-        .call(
-            &leader.peer_addr,
-            &PeerRequest::Forward(cmds),
-            FORWARD_TIMEOUT,
-        )
-        .await;
-    match reply {
-        Ok(PeerReply::Forward(Ok((index, results)))) => {
-            let shared = ctx.shared.clone();
-            tokio::spawn(async move {
-                match wait_applied(&shared, zxid_end(index), APPLY_WAIT).await {
-                    Ok(()) => complete(replies, index, results),
-                    Err(f) => fail_all(replies, f),
-                }
-            });
-        }
-        Ok(PeerReply::Forward(Err((code, msg)))) => fail_all(replies, (Code::from_i32(code), msg)),
-        Ok(other) => fail_all(
-            replies,
-            (
-                Code::SystemError,
-                format!("unexpected peer reply {other:?}"),
-            ),
-        ),
-        Err(e) => fail_all(
-            replies,
-            (
-                Code::ConnectionLoss,
-                format!("forwarding to the leader failed: {e}"),
-            ),
-        ),
-    }
-}
-
-async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Command, Reply)>) {
+async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let raft = ctx.raft.clone();
     let in_flight = Arc::new(Semaphore::new(MAX_ENTRIES_IN_FLIGHT));
-    let mut carry: Option<(Command, Reply)> = None;
+    let forward_slots = Arc::new(Semaphore::new(MAX_FORWARDS_IN_FLIGHT));
+    let mut forwarder: Option<Forwarder> = None;
+    let mut carry: Option<Queued> = None;
     // The last entry proposed on the leader: the index it will be durable at, at the
     // latest, and a signal that fires when it is done (committed, or failed).
     let mut last: Option<(u64, oneshot::Receiver<()>)> = None;
     loop {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        if let Some((index, mut settled)) = last.take() {
-            tokio::select! {
-                _ = ctx.progress.flushed(index) => {}
-                _ = &mut settled => {}
-            }
-        }
         let first = match carry.take() {
             Some(item) => item,
             None => match rx.recv().await {
@@ -258,8 +215,30 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Command, Reply)>) {
                 None => return,
             },
         };
+        let role = leader(&raft).await;
+        let permit = match &role {
+            Some((id, _)) if *id == ctx.id => {
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                if let Some((index, mut settled)) = last.take() {
+                    tokio::select! {
+                        _ = ctx.progress.flushed(index) => {}
+                        _ = &mut settled => {}
+                    }
+                }
+                Some(permit)
+            }
+            Some(_) => {
+                let Ok(permit) = forward_slots.clone().acquire_owned().await else {
+                    return;
+                };
+                Some(permit)
+            }
+            None => None,
+        };
         let mut bytes = weight(&first.0);
-        let (mut cmds, mut replies): (Vec<Command>, Vec<Reply>) = (vec![first.0], vec![first.1]);
+        let (mut cmds, mut replies, mut forwarded) = (vec![first.0], vec![first.1], vec![first.2]);
         while cmds.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(item) => {
@@ -271,30 +250,50 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Command, Reply)>) {
                     bytes += w;
                     cmds.push(item.0);
                     replies.push(item.1);
+                    forwarded.push(item.2);
                 }
                 Err(_) => break,
             }
         }
-        let n = cmds.len();
-        match leader(&raft).await {
-            Some((id, _)) if id == ctx.id => {}
-            Some((_, member)) => {
-                forward(&ctx, &member, cmds, replies).await;
-                drop(permit);
-                continue;
-            }
-            None => {
-                fail_all(
-                    replies,
-                    (
+        let (Some(permit), Some((leader_id, member))) = (permit, role) else {
+            fail_all(
+                replies,
+                (
+                    Code::ConnectionLoss,
+                    "no leader: the ensemble has no quorum".into(),
+                ),
+            );
+            continue;
+        };
+        if leader_id != ctx.id {
+            // Writes forwarded here are not forwarded again: they fail, in order.
+            let mut keep = (Vec::new(), Vec::new());
+            for ((cmd, reply), fwd) in cmds.into_iter().zip(replies).zip(forwarded) {
+                if fwd {
+                    let _ = reply.send(Err((
                         Code::ConnectionLoss,
-                        "no leader: the ensemble has no quorum".into(),
-                    ),
-                );
-                drop(permit);
+                        format!("server {} no longer leads; retry", ctx.id),
+                    )));
+                } else {
+                    keep.0.push(cmd);
+                    keep.1.push(reply);
+                }
+            }
+            if keep.0.is_empty() {
                 continue;
             }
+            let f = match forwarder.take() {
+                Some(f) if f.leads_to(&member.peer_addr) => f,
+                _ => Forwarder::start(
+                    ctx.peers.clone(),
+                    member.peer_addr.clone(),
+                    ctx.shared.clone(),
+                ),
+            };
+            forwarder = f.send(keep.0, keep.1, permit, &ctx.peers, &ctx.shared);
+            continue;
         }
+        let n = cmds.len();
         // The entry gets an index above everything appended so far.
         let index = ctx.progress.appended() + 1;
         match raft.client_write_ff(Batch(cmds)).await {

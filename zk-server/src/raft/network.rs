@@ -161,6 +161,38 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// Opens the ordered forward stream to the leader at `addr`: `outbound` carries the
+    /// postcard-encoded batches, the returned stream the leader's answers in the same
+    /// order. Waits at most `timeout` for the leader to accept the stream.
+    pub async fn open_forward<S>(
+        &self,
+        addr: &str,
+        outbound: S,
+        timeout: Duration,
+    ) -> Result<tonic::Streaming<PeerMessage>, PeerError>
+    where
+        S: futures::Stream<Item = PeerMessage> + Send + 'static,
+    {
+        let mut client = GrpcPeerClient::new(self.channel(addr)?)
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20);
+        let mut request = tonic::Request::new(outbound);
+        self.secret.attach(&mut request);
+        match tokio::time::timeout(timeout, client.forward(request)).await {
+            Err(_) => Err(PeerError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+            Ok(Err(status)) => Err(PeerError::Unreachable {
+                addr: addr.to_string(),
+                message: status.to_string(),
+            }),
+            Ok(Ok(r)) => Ok(r.into_inner()),
+        }
+    }
+}
+
 /// openraft's network factory over [`Peers`].
 #[derive(Clone)]
 pub struct Network {

@@ -14,6 +14,14 @@ use crate::tree::{ApplyResult, Command};
 /// A failure reported to the calling peer: ZooKeeper code and message.
 pub type PeerFailure = (i32, String);
 
+/// One message on a follower's forward stream: a batch of writes for the leader to
+/// queue, in order, behind everything the stream carried before.
+pub type ForwardBatch = Vec<Command>;
+
+/// The leader's answer to one [`ForwardBatch`] (answers come in stream order): per
+/// command, its zxid and apply result, or why it failed.
+pub type ForwardOutcome = Vec<Result<(i64, ApplyResult), PeerFailure>>;
+
 /// A membership change, executed by the leader.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MembershipChange {
@@ -31,8 +39,6 @@ pub enum PeerRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A follower's batch of writes for the leader to propose, in order.
-    Forward(Vec<Command>),
     /// The leader's read index (for `sync` on a follower).
     ReadIndex,
     /// Sessions a follower heard from since its last report.
@@ -74,8 +80,6 @@ pub enum PeerReply {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
-    /// (log index of the entry, one result per command).
-    Forward(Result<(u64, Vec<ApplyResult>), PeerFailure>),
     ReadIndex(Result<u64, PeerFailure>),
     Touched,
     Status(NodeStatus),
