@@ -826,3 +826,61 @@ async fn set_watches_on_reconnect_fires_missed_changes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pipelined_writes_and_reads_keep_session_order() {
+    bounded(30, async {
+        let s = server().await;
+        let c = zk_client(&s).await;
+        c.create("/o", b"", &persistent()).await.expect("create");
+        // Writes and reads alternate, all sent before any reply (the client queues a
+        // request when it is called): each read must see exactly the writes sent
+        // before it, and none after it.
+        let mut futs: Vec<futures::future::BoxFuture<'static, i32>> = Vec::new();
+        for i in 0..50 {
+            let data = i.to_string().into_bytes();
+            let write = c.set_data("/o", &data, None);
+            futs.push(Box::pin(async move { write.await.expect("write").version }));
+            let read = c.get_data("/o");
+            futs.push(Box::pin(async move { read.await.expect("read").1.version }));
+        }
+        let versions = futures::future::join_all(futs).await;
+        for (i, pair) in versions.chunks(2).enumerate() {
+            let expected = i as i32 + 1;
+            assert_eq!(pair, [expected, expected], "request pair {i}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn event_arrives_before_a_later_read_that_sees_the_change() {
+    bounded(30, async {
+        let s = server().await;
+        let writer = zk_client(&s).await;
+        let w = zk_client(&s).await;
+        writer
+            .create("/ord", b"0", &persistent())
+            .await
+            .expect("create");
+        for i in 1..=20 {
+            let (_, _, watcher) = w.get_and_watch_data("/ord").await.expect("watch");
+            let changed = futures::FutureExt::shared(Box::pin(watcher.changed()));
+            let want = i.to_string().into_bytes();
+            writer.set_data("/ord", &want, None).await.expect("set");
+            // Read on the watching session until it sees the new value; by then the
+            // event must already have been delivered.
+            loop {
+                let (data, _) = w.get_data("/ord").await.expect("read");
+                if data == want {
+                    break;
+                }
+            }
+            let ev = futures::FutureExt::now_or_never(changed.clone()).unwrap_or_else(|| {
+                panic!("event {i} not delivered before the read that saw the change")
+            });
+            assert_eq!(ev.event_type, zk::EventType::NodeDataChanged);
+        }
+    })
+    .await;
+}

@@ -283,9 +283,11 @@ impl SessionTask {
     }
 
     async fn serve(&mut self, conn: &mut Connection) -> End {
+        // One timer for both heartbeat deadlines, re-armed only when it fires: traffic
+        // only moves them later, so a request or a reply costs no timer operation.
+        let timer = sleep_until(self.hb.ping_at().min(self.hb.dead_at()));
+        tokio::pin!(timer);
         loop {
-            let ping_at = self.hb.ping_at();
-            let dead_at = self.hb.dead_at();
             tokio::select! {
                 biased;
                 msg = conn.inbound.message() => match msg {
@@ -310,13 +312,17 @@ impl SessionTask {
                         }
                     }
                 },
-                _ = sleep_until(ping_at) => {
-                    if !self.write(conn, PING_XID, Op::Ping(pb::PingRequest {}), Kind::Ping) {
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if now >= self.hb.dead_at() {
+                        return End::Lost(format!("{}: nothing heard from the server in time", conn.host));
+                    }
+                    if now >= self.hb.ping_at()
+                        && !self.write(conn, PING_XID, Op::Ping(pb::PingRequest {}), Kind::Ping)
+                    {
                         return End::Lost(format!("{}: stream closed", conn.host));
                     }
-                }
-                _ = sleep_until(dead_at) => {
-                    return End::Lost(format!("{}: nothing heard from the server in time", conn.host));
+                    timer.as_mut().reset(self.hb.ping_at().min(self.hb.dead_at()));
                 }
             }
         }

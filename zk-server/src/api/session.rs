@@ -1,7 +1,7 @@
 //! The `ZooKeeper.Session` gRPC service: one bidirectional stream per connection,
 //! served by a [`crate::session::conn`] task.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -52,9 +52,10 @@ impl ZooKeeper for SessionService {
         let peer = request_peer.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
         let metrics = self.pipeline.shared.metrics.clone();
         let guard = metrics.open_connection(peer, "native");
-        // Request start times by xid, for the per-op counters and latency histograms.
-        // Per connection, so the lock is never contended.
-        let started: Arc<Mutex<HashMap<i64, (&'static str, Instant)>>> = Arc::default();
+        // Request start times in request order (replies come back in that order), for
+        // the per-op counters and latency histograms. Per connection, so the lock is
+        // never contended.
+        let started: Arc<Mutex<Started>> = Arc::default();
         // Why the client's stream failed (e.g. a message over the size limit), if it did:
         // the reply stream ends with it, so the client learns why.
         let failed: Arc<Mutex<Option<Status>>> = Arc::default();
@@ -70,12 +71,9 @@ impl ZooKeeper for SessionService {
                 }) = &m
                 {
                     metrics.request_received(&conn);
-                    let previous = started.lock().insert(r.xid, (op_name(r), Instant::now()));
-                    if previous.is_some() {
-                        // A reused xid (pings): count the pair once.
-                        metrics.outstanding.fetch_sub(1, Relaxed);
-                        conn.outstanding.fetch_sub(1, Relaxed);
-                    }
+                    started
+                        .lock()
+                        .push_back((r.xid, op_name(r), Instant::now()));
                 }
                 m
             }
@@ -96,7 +94,7 @@ impl ZooKeeper for SessionService {
             let conn = &unanswered.guard.stats;
             match &m.kind {
                 Some(OutKind::Response(r)) => {
-                    if let Some((op, t)) = started.lock().remove(&r.xid) {
+                    if let Some((op, t)) = take_started(&mut started.lock(), r.xid) {
                         metrics.request_done(conn, op, t.elapsed(), r.err);
                     }
                 }
@@ -131,10 +129,24 @@ impl ZooKeeper for SessionService {
     }
 }
 
+/// Requests not answered yet, oldest first: (xid, op name, when received).
+type Started = VecDeque<(i64, &'static str, Instant)>;
+
+/// The entry of the request answered by a reply with `xid`: the oldest one, as replies
+/// come in request order (a search, should one ever be answered out of order).
+fn take_started(started: &mut Started, xid: i64) -> Option<(&'static str, Instant)> {
+    let at = if started.front().is_some_and(|e| e.0 == xid) {
+        0
+    } else {
+        started.iter().position(|e| e.0 == xid)?
+    };
+    started.remove(at).map(|(_, op, t)| (op, t))
+}
+
 /// Owned by the outbound stream: when the connection ends, requests it never answered
 /// stop counting as outstanding, and the connection leaves the table.
 struct Unanswered {
-    started: Arc<Mutex<HashMap<i64, (&'static str, Instant)>>>,
+    started: Arc<Mutex<Started>>,
     metrics: Arc<crate::admin::metrics::Metrics>,
     guard: crate::admin::metrics::ConnGuard,
 }

@@ -208,6 +208,10 @@ impl Conn {
         let out = self.out.clone();
         let max = self.p.config.limits.max_outstanding_requests;
         let mut throttled = false;
+        // One `closed` future for the whole loop: it stays registered with the queue
+        // instead of registering and unregistering a waiter for every request.
+        let closed = out.closed();
+        tokio::pin!(closed);
         loop {
             let full = self.inflight.len() + self.blocked.len() >= max;
             if full && !throttled {
@@ -226,7 +230,7 @@ impl Conn {
             throttled = full;
             tokio::select! {
                 biased;
-                _ = out.closed() => return,
+                _ = &mut closed => return,
                 Some(done) = self.inflight.next(), if !self.inflight.is_empty() => {
                     match done {
                         Done::Reply(m) => { self.out.push(m); }

@@ -143,6 +143,9 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The initial capacity of a framed packet's buffer.
+const FRAME_CAPACITY: usize = 256;
+
 /// Writes jute fields.
 #[derive(Default)]
 pub struct Writer {
@@ -157,7 +160,10 @@ impl Writer {
 
     /// A writer that will produce one framed packet: call [`Writer::finish_frame`].
     pub fn framed() -> Writer {
-        let mut w = Writer::new();
+        // Most replies (headers, stats, small values) fit: one allocation, no regrowth.
+        let mut w = Writer {
+            buf: BytesMut::with_capacity(FRAME_CAPACITY),
+        };
         w.buf.put_i32(0);
         w
     }
