@@ -10,11 +10,14 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use openraft::{CommittedLeaderId, Entry, LogId};
 
 use super::{NodeId, TypeConfig};
-use crate::storage::{StorageError, Wal};
+use crate::storage::{StorageError, Wal, WalRecord};
 
 /// Default budget of decoded entries kept in memory, counted in encoded bytes.
 pub const DEFAULT_MEMORY_BUDGET: usize = 8 << 20;
@@ -193,12 +196,69 @@ impl LogMemory {
     }
 }
 
+/// The last WAL segment read back, decoded: readers go through the old log in order (an
+/// apply replaying the log after a restart, a follower catching up), a few hundred
+/// entries at a time, so each segment is read and checked once, not once per call.
+/// Emptied when a read is served from memory again, and on truncate and purge.
+pub(super) type SegmentCache = Arc<Mutex<CachedSegment>>;
+
+/// See [`SegmentCache`].
+#[derive(Debug, Default)]
+pub(super) struct CachedSegment {
+    /// Bumped once a truncation reached the WAL: a segment decoded before may hold
+    /// replaced records, so it is neither used nor cached after.
+    generation: u64,
+    /// First index and records of the segment.
+    segment: Option<(u64, Arc<Vec<WalRecord>>)>,
+}
+
+impl CachedSegment {
+    /// Drops the cached segment.
+    pub(super) fn clear(&mut self) {
+        self.segment = None;
+    }
+
+    /// Drops the cached segment and refuses segments decoded before now.
+    pub(super) fn truncated(&mut self) {
+        self.generation += 1;
+        self.segment = None;
+    }
+}
+
+/// The records of the segment starting at `first`, from `cache` if it holds them all up
+/// to `upto`, else read from `dir` (and cached).
+fn segment_records(
+    dir: &Path,
+    first: u64,
+    upto: u64,
+    cache: &SegmentCache,
+) -> Result<Arc<Vec<WalRecord>>, StorageError> {
+    let generation = {
+        let c = cache.lock();
+        if let Some((f, records)) = c.segment.as_ref() {
+            if *f == first && records.last().is_some_and(|r| r.index >= upto) {
+                return Ok(records.clone());
+            }
+        }
+        c.generation
+    };
+    let path = dir.join(format!("{SEG_PREFIX}{first:020}{SEG_SUFFIX}"));
+    let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
+    let records = Arc::new(Wal::decode_segment(&bytes, first)?);
+    let mut c = cache.lock();
+    if c.generation == generation {
+        c.segment = Some((first, records.clone()));
+    }
+    Ok(records)
+}
+
 /// Reads the entries `range` (all of them, or an error) back from the WAL segments in
 /// `dir`. Only entries already written are read: the writer may be appending to the last
 /// segment meanwhile, and a partly written record at its end is cut as on recovery.
 pub(super) fn read_from_wal(
     dir: &Path,
     range: Range<u64>,
+    cache: &SegmentCache,
 ) -> Result<Vec<Entry<TypeConfig>>, StorageError> {
     let mut out = Vec::new();
     if range.is_empty() {
@@ -221,9 +281,11 @@ pub(super) fn read_from_wal(
         if firsts.get(i + 1).is_some_and(|next| *next <= range.start) {
             continue;
         }
-        let path = dir.join(format!("{SEG_PREFIX}{first:020}{SEG_SUFFIX}"));
-        let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
-        for r in Wal::decode_segment(&bytes, *first)? {
+        let upto = firsts
+            .get(i + 1)
+            .map_or(range.end - 1, |next| (range.end - 1).min(next - 1));
+        let records = segment_records(dir, *first, upto, cache)?;
+        for r in records.iter() {
             if !range.contains(&r.index) {
                 continue;
             }

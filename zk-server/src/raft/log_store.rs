@@ -37,7 +37,7 @@ use openraft::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use super::log_memory::{read_from_wal, LogMemory, DEFAULT_MEMORY_BUDGET};
+use super::log_memory::{read_from_wal, LogMemory, SegmentCache, DEFAULT_MEMORY_BUDGET};
 use super::{NodeId, TypeConfig};
 use crate::storage::{
     Completion, MetaFile, StorageError, StorageStats, SyncMode, Wal, WalOptions, WalRecord,
@@ -63,6 +63,8 @@ struct Inner {
     wal: Wal,
     /// The newest entries and every unpurged log id.
     log: Arc<RwLock<LogMemory>>,
+    /// The last WAL segment read back (see [`SegmentCache`]).
+    segment_cache: SegmentCache,
     vote: Mutex<Option<Vote<NodeId>>>,
     purged: Mutex<Option<LogId<NodeId>>>,
     committed: Mutex<Option<LogId<NodeId>>>,
@@ -223,6 +225,7 @@ impl LogStore {
                 sync: opts.sync,
                 wal,
                 log: Arc::new(RwLock::new(log)),
+                segment_cache: SegmentCache::default(),
                 vote: Mutex::new(vote),
                 purged: Mutex::new(purged),
                 committed: Mutex::new(committed),
@@ -383,10 +386,13 @@ impl RaftLogReader<TypeConfig> for LogStore {
         };
         let (disk, in_memory) = self.inner.log.read().get(start..end);
         if disk.is_empty() {
+            // Caught up with memory: the segment read back is no longer needed.
+            self.inner.segment_cache.lock().clear();
             return Ok(in_memory);
         }
         let dir = self.inner.dir.clone();
-        let mut entries = tokio::task::spawn_blocking(move || read_from_wal(&dir, disk))
+        let cache = self.inner.segment_cache.clone();
+        let mut entries = tokio::task::spawn_blocking(move || read_from_wal(&dir, disk, &cache))
             .await
             .map_err(|e| StorageIOError::read_logs(AnyError::error(format!("WAL read task: {e}"))))?
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
@@ -478,11 +484,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             lower
         });
-        self.inner
+        let done = self
+            .inner
             .wal
             .truncate(log_id.index)
             .await
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e));
+        // (openraft issues no append before this returns, so nothing re-appended at the
+        // truncated indexes can have been read back yet.)
+        self.inner.segment_cache.lock().truncated();
+        done
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), RaftStorageError> {
@@ -495,6 +506,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
         *self.inner.purged.lock() = Some(log_id);
         self.inner.log.write().purge_upto(log_id.index);
+        self.inner.segment_cache.lock().clear();
         self.inner
             .wal
             .purge(log_id.index)
