@@ -83,7 +83,7 @@ async fn children_data_and_stats_survive_restarts_from_log_and_snapshot() {
         e.create("/t/a/eph", "", &CreateOptions::ephemeral())
             .await
             .expect("eph");
-        e.close().await;
+        let _ = e.close().await;
         eventually(10, "the ephemeral is removed", || async {
             c.exists("/t/a/eph")
                 .await
@@ -93,13 +93,13 @@ async fn children_data_and_stats_survive_restarts_from_log_and_snapshot() {
         .await;
         let before = dump(&c).await;
         assert_eq!(before.len(), 10);
-        c.close().await;
+        let _ = c.close().await;
 
         // From the log (no snapshot yet).
         s.restart().await.expect("restart from log");
         let c = client(&s).await;
         assert_eq!(dump(&c).await, before, "after a restart from the log");
-        c.close().await;
+        let _ = c.close().await;
         s.stop().await;
         let dir = s.data_dir().to_path_buf();
 
@@ -123,11 +123,11 @@ async fn children_data_and_stats_survive_restarts_from_log_and_snapshot() {
                 .unwrap_or(false)
         })
         .await;
-        c.close().await;
+        let _ = c.close().await;
         s.restart().await.expect("restart from the snapshot");
         let c = client(&s).await;
         assert_eq!(dump(&c).await, before, "after a restart from a snapshot");
-        c.close().await;
+        let _ = c.close().await;
         s.shutdown().await;
     })
     .await;

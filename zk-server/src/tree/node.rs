@@ -73,6 +73,8 @@ impl NodeKind {
 /// A node's child names, sorted bytewise (as ZooKeeper lists them); nothing is
 /// allocated while there are none (most nodes are leaves).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+// Boxed on purpose: 8 bytes in every node instead of a 24-byte empty set in each leaf.
+#[allow(clippy::box_collection)]
 pub struct Children(Option<Box<BTreeSet<CompactString>>>);
 
 impl Children {
@@ -309,14 +311,14 @@ mod tests {
     #[test]
     fn children_stay_sorted_and_free_their_set() {
         let mut c = Children::default();
-        assert!(c.is_empty() && c.len() == 0 && c.iter().next().is_none());
+        assert_eq!((c.is_empty(), c.len(), c.iter().next()), (true, 0, None));
         let long = "a-child-name-longer-than-twenty-four-bytes";
         for name in ["b", "a", long, "B", "a0", "é", "a"] {
             c.insert(name);
         }
         let got: Vec<&str> = c.iter().collect();
         assert_eq!(got, vec!["B", "a", long, "a0", "b", "é"], "bytewise order");
-        assert_eq!(c.iter().rev().next(), Some("é"));
+        assert_eq!(c.iter().next_back(), Some("é"));
         assert_eq!(c.len(), 6);
         assert!(c.contains(long) && !c.contains("c"));
         assert!(!c.remove("c"));
