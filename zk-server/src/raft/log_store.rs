@@ -2,8 +2,9 @@
 //! [`RaftLogStorage`].
 //!
 //! - Entries are postcard-encoded into WAL records (record index = log index). The
-//!   unpurged entries are also kept in memory (a `BTreeMap`) for reads; the WAL is the
-//!   durable copy, read back only on open.
+//!   newest entries are also kept in memory, decoded, up to a byte budget, with the log
+//!   id of every unpurged entry ([`super::log_memory`]); older unpurged entries are read
+//!   back from the WAL when asked for. The WAL is the durable copy.
 //! - `append` returns once the entries are readable; the WAL writer calls openraft's
 //!   `LogFlushed` after its group fsync.
 //! - Every write goes through the WAL writer's queue, so all log and vote I/O happens in
@@ -36,6 +37,7 @@ use openraft::{
 };
 use parking_lot::{Mutex, RwLock};
 
+use super::log_memory::{read_from_wal, LogMemory, SegmentCache, DEFAULT_MEMORY_BUDGET};
 use super::{NodeId, TypeConfig};
 use crate::storage::{
     Completion, MetaFile, StorageError, StorageStats, SyncMode, Wal, WalOptions, WalRecord,
@@ -59,8 +61,10 @@ struct Inner {
     dir: PathBuf,
     sync: SyncMode,
     wal: Wal,
-    /// Unpurged entries by index.
-    log: RwLock<BTreeMap<u64, Entry<TypeConfig>>>,
+    /// The newest entries and every unpurged log id.
+    log: Arc<RwLock<LogMemory>>,
+    /// The last WAL segment read back (see [`SegmentCache`]).
+    segment_cache: SegmentCache,
     vote: Mutex<Option<Vote<NodeId>>>,
     purged: Mutex<Option<LogId<NodeId>>>,
     committed: Mutex<Option<LogId<NodeId>>>,
@@ -170,6 +174,16 @@ impl LogStore {
 
     /// [`LogStore::open`] with explicit WAL options (segment size).
     pub async fn open_with(dir: &Path, opts: WalOptions) -> Result<LogStore, StorageError> {
+        LogStore::open_budgeted(dir, opts, DEFAULT_MEMORY_BUDGET).await
+    }
+
+    /// [`LogStore::open_with`] keeping at most about `budget` bytes (encoded) of entries
+    /// in memory (the rest are read back from the WAL when needed).
+    pub async fn open_budgeted(
+        dir: &Path,
+        opts: WalOptions,
+        budget: usize,
+    ) -> Result<LogStore, StorageError> {
         crate::storage::ensure_dir(dir)?;
         let vote_file = MetaFile::<Vote<NodeId>>::new(dir, VOTE_FILE);
         let purged_file = MetaFile::<LogId<NodeId>>::new(dir, PURGED_FILE);
@@ -185,9 +199,16 @@ impl LogStore {
         };
 
         let (wal, records) = Wal::open(dir, opts)?;
-        let log = decode_log(dir, records, purged)?;
+        let sizes: BTreeMap<u64, usize> = records.iter().map(|r| (r.index, r.data.len())).collect();
+        let decoded = decode_log(dir, records, purged)?;
+        let mut log = LogMemory::new(purged, budget);
+        for (index, entry) in decoded {
+            log.push(entry, sizes.get(&index).copied().unwrap_or(0));
+            // Everything recovered is on disk.
+            log.evict(index, log.truncations());
+        }
 
-        let last = log.values().next_back().map(|e| e.log_id).or(purged);
+        let last = log.last_log_id().or(purged);
         let progress = FlushProgress::new(last.map_or(0, |l| l.index));
         if let Some(c) = committed {
             if last.is_none_or(|l| c.index > l.index) {
@@ -203,7 +224,8 @@ impl LogStore {
                 dir: dir.to_path_buf(),
                 sync: opts.sync,
                 wal,
-                log: RwLock::new(log),
+                log: Arc::new(RwLock::new(log)),
+                segment_cache: SegmentCache::default(),
                 vote: Mutex::new(vote),
                 purged: Mutex::new(purged),
                 committed: Mutex::new(committed),
@@ -254,18 +276,22 @@ impl LogStore {
             });
         }
         let last = entries.last().map(|e| e.log_id.index);
-        {
+        let truncations = {
             let mut log = self.inner.log.write();
-            for e in entries {
-                log.insert(e.log_id.index, e);
+            for (e, r) in entries.into_iter().zip(&records) {
+                log.push(e, r.data.len());
             }
-        }
+            log.truncations()
+        };
         let done: Completion = match last {
             Some(last) => {
                 self.inner.progress.appended.store(last, Ordering::Release);
                 let flushed = self.inner.progress.flushed.clone();
+                let log = self.inner.log.clone();
                 Box::new(move |r| {
                     if r.is_ok() {
+                        // Written: older entries can now be read back from the WAL.
+                        log.write().evict(last, truncations);
                         flushed.send_if_modified(|f| {
                             let newer = last > *f;
                             if newer {
@@ -347,8 +373,31 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, RaftStorageError> {
-        let log = self.inner.log.read();
-        Ok(log.range(range).map(|(_, e)| e.clone()).collect())
+        use std::ops::Bound;
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(e) => e.saturating_add(1),
+            Bound::Excluded(e) => *e,
+            Bound::Unbounded => u64::MAX,
+        };
+        let (disk, in_memory) = self.inner.log.read().get(start..end);
+        if disk.is_empty() {
+            // Caught up with memory: the segment read back is no longer needed.
+            self.inner.segment_cache.lock().clear();
+            return Ok(in_memory);
+        }
+        let dir = self.inner.dir.clone();
+        let cache = self.inner.segment_cache.clone();
+        let mut entries = tokio::task::spawn_blocking(move || read_from_wal(&dir, disk, &cache))
+            .await
+            .map_err(|e| StorageIOError::read_logs(AnyError::error(format!("WAL read task: {e}"))))?
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
+        entries.extend(in_memory);
+        Ok(entries)
     }
 }
 
@@ -357,14 +406,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, RaftStorageError> {
         let purged = *self.inner.purged.lock();
-        let last = self
-            .inner
-            .log
-            .read()
-            .values()
-            .next_back()
-            .map(|e| e.log_id)
-            .or(purged);
+        let last = self.inner.log.read().last_log_id().or(purged);
         Ok(LogState {
             last_purged_log_id: purged,
             last_log_id: last,
@@ -445,7 +487,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), RaftStorageError> {
-        drop(self.inner.log.write().split_off(&log_id.index));
+        self.inner.log.write().truncate_from(log_id.index);
         let below = log_id.index.saturating_sub(1);
         self.inner.progress.appended.store(below, Ordering::Release);
         self.inner.progress.flushed.send_if_modified(|f| {
@@ -455,11 +497,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             lower
         });
-        self.inner
+        let done = self
+            .inner
             .wal
             .truncate(log_id.index)
             .await
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e));
+        // (openraft issues no append before this returns, so nothing re-appended at the
+        // truncated indexes can have been read back yet.)
+        self.inner.segment_cache.lock().truncated();
+        done
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), RaftStorageError> {
@@ -471,11 +518,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
         *self.inner.purged.lock() = Some(log_id);
-        {
-            let mut log = self.inner.log.write();
-            let keep = log.split_off(&(log_id.index + 1));
-            *log = keep;
-        }
+        self.inner.log.write().purge_upto(log_id.index);
+        self.inner.segment_cache.lock().clear();
         self.inner
             .wal
             .purge(log_id.index)
@@ -609,6 +653,62 @@ mod tests {
         // Reopened: progress starts at the recovered end of the log.
         let s = LogStore::open(dir.path(), SyncMode::Always).await.unwrap();
         assert_eq!(s.flush_progress().appended(), 2);
+    }
+
+    #[tokio::test]
+    async fn entries_beyond_the_memory_budget_are_read_back_from_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        // Tiny segments, so reads span several of them; a budget of about two entries.
+        let opts = WalOptions {
+            sync: SyncMode::Never,
+            segment_bytes: 4096,
+        };
+        let size = postcard::to_allocvec(&normal(1, 1)).unwrap().len();
+        let mut s = LogStore::open_budgeted(dir.path(), opts, 2 * size)
+            .await
+            .unwrap();
+        for chunk in (1..=600u64).collect::<Vec<_>>().chunks(50) {
+            let term = if chunk[0] > 300 { 2 } else { 1 };
+            append(&mut s, chunk.iter().map(|i| normal(term, *i)).collect()).await;
+        }
+        assert!(
+            s.inner.log.read().held_entries() <= 52,
+            "evicted as written"
+        );
+        let expect = |r: std::ops::RangeInclusive<u64>| -> Vec<Entry<TypeConfig>> {
+            r.map(|i| normal(if i > 300 { 2 } else { 1 }, i)).collect()
+        };
+        assert_eq!(
+            s.try_get_log_entries(1..=600).await.unwrap(),
+            expect(1..=600)
+        );
+        assert_eq!(
+            s.try_get_log_entries(290..310).await.unwrap(),
+            expect(290..=309)
+        );
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_log_id, Some(log_id(2, 600)));
+
+        // Truncate and purge into the part only on disk.
+        s.truncate(log_id(2, 400)).await.unwrap();
+        s.purge(log_id(1, 100)).await.unwrap();
+        append(&mut s, (400..=420).map(|i| normal(3, i)).collect()).await;
+        let got = s.try_get_log_entries(..).await.unwrap();
+        assert_eq!(got.len(), 320);
+        assert_eq!(got[0], normal(1, 101));
+        assert_eq!(got[299], normal(3, 400));
+        assert_eq!(got[298], normal(2, 399));
+        drop(s);
+
+        // Reopened with the same budget: the same log.
+        let mut s = LogStore::open_budgeted(dir.path(), opts, 2 * size)
+            .await
+            .unwrap();
+        assert_eq!(s.try_get_log_entries(..).await.unwrap(), got);
+        assert_eq!(
+            s.get_log_state().await.unwrap().last_log_id,
+            Some(log_id(3, 420))
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 
+mod log_memory;
 pub mod log_store;
 #[cfg(test)]
 mod restart_tests;

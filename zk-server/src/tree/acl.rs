@@ -67,12 +67,13 @@ pub fn open() -> Vec<Acl> {
 
 /// A node's ACL, shared between all the nodes that have the same one (most have the
 /// open ACL): one pointer per node instead of a list and two strings per entry.
-pub type AclList = std::sync::Arc<[Acl]>;
+/// (`Arc<Vec<_>>`, not `Arc<[_]>`: a thin pointer, 8 bytes per node instead of 16.)
+pub type AclList = std::sync::Arc<Vec<Acl>>;
 
 /// [`open`] as one shared list.
 pub fn open_shared() -> AclList {
     static OPEN: std::sync::OnceLock<AclList> = std::sync::OnceLock::new();
-    OPEN.get_or_init(|| open().into()).clone()
+    OPEN.get_or_init(|| AclList::new(open())).clone()
 }
 
 /// Distinct ACL lists in use, so nodes with equal ACLs share one allocation (as
@@ -80,7 +81,18 @@ pub fn open_shared() -> AclList {
 /// simply not shared (still correct, only larger).
 #[derive(Debug, Default, Clone)]
 pub struct AclCache {
-    lists: std::collections::HashSet<AclList>,
+    lists: std::collections::HashSet<Interned>,
+}
+
+/// A list in the cache, looked up by its entries (`Arc<Vec<_>>` does not borrow as a
+/// slice by itself). Hashes and compares as the slice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Interned(AclList);
+
+impl std::borrow::Borrow<[Acl]> for Interned {
+    fn borrow(&self) -> &[Acl] {
+        &self.0
+    }
 }
 
 impl AclCache {
@@ -90,11 +102,11 @@ impl AclCache {
     /// The shared list equal to `acl`.
     pub fn intern(&mut self, acl: &[Acl]) -> AclList {
         if let Some(shared) = self.lists.get(acl) {
-            return shared.clone();
+            return shared.0.clone();
         }
-        let list: AclList = acl.into();
+        let list: AclList = AclList::new(acl.to_vec());
         if self.lists.len() < Self::MAX {
-            self.lists.insert(list.clone());
+            self.lists.insert(Interned(list.clone()));
         }
         list
     }

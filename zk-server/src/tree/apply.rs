@@ -181,7 +181,7 @@ impl DataTree {
         } else {
             path.to_string()
         };
-        if self.nodes.contains_key(&actual) {
+        if self.nodes.contains_key(actual.as_str()) {
             return Err(err(Code::NodeExists, OP, &actual, "node already exists"));
         }
         if parent.is_ephemeral() {
@@ -197,7 +197,7 @@ impl DataTree {
         };
         let parent_meta = parent.child_meta();
         parent.touch_children(ctx.zxid);
-        let mut node = Node::created(data.clone(), kind, ctx.zxid, ctx.time_ms);
+        let mut node = Node::created(Box::from(&data[..]), kind, ctx.zxid, ctx.time_ms);
         node.acl = new_acl.into();
         let stat = node.stat();
         self.insert_node(actual.clone(), node);
@@ -304,7 +304,7 @@ impl DataTree {
         check_version(OP, path, version, node.version)?;
         undo.push(Undo::DataSet {
             path: path.to_string(),
-            data: std::mem::replace(&mut node.data, data.clone()),
+            data: std::mem::replace(&mut node.data, Box::from(&data[..])),
             version: node.version,
             mzxid: node.mzxid,
             mtime: node.mtime,

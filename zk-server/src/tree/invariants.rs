@@ -27,22 +27,22 @@ fn check_invariants(t: &DataTree) {
             assert!(p.children.contains(name), "{path} not in parent's children");
             assert!(!p.is_ephemeral(), "{path} under an ephemeral");
         }
-        for c in &node.children {
+        for c in node.children.iter() {
             assert!(
-                t.nodes.contains_key(&super::child_path(path, c)),
+                t.nodes.contains_key(super::child_path(path, c).as_str()),
                 "{path}/{c} dangling"
             );
         }
         match node.kind {
             NodeKind::Ephemeral(s) => {
                 assert!(t.sessions.contains_key(&s), "{path} of closed session");
-                ephemerals.entry(s).or_default().insert(path.clone());
+                ephemerals.entry(s).or_default().insert(path.to_string());
             }
             NodeKind::Container => {
-                containers.insert(path.clone());
+                containers.insert(path.to_string());
             }
             NodeKind::Ttl(_) => {
-                ttls.insert(path.clone());
+                ttls.insert(path.to_string());
             }
             NodeKind::Persistent => {}
         }

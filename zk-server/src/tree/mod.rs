@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use bytes::Bytes;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use zk_proto::Code;
 
@@ -57,8 +58,9 @@ pub struct SessionInfo {
 pub struct DataTree {
     /// Every znode by full path, `/` included.
     /// (Boxed: a map slot is then a path and a pointer, and the table's spare
-    /// capacity costs 32 bytes a slot instead of a whole node.)
-    nodes: HashMap<String, Box<Node>>,
+    /// capacity costs 32 bytes a slot instead of a whole node. Paths of up to 24 bytes
+    /// are stored inline in the slot, without an allocation of their own.)
+    nodes: HashMap<CompactString, Box<Node>>,
     /// Open sessions, ordered by id.
     sessions: BTreeMap<i64, SessionInfo>,
     /// Paths of each session's ephemeral nodes (no empty sets).
@@ -116,7 +118,7 @@ impl DataTree {
         for path in ["/", ZOOKEEPER, "/zookeeper/quota", "/zookeeper/config"] {
             tree.insert_node(
                 path.to_string(),
-                Node::created(Bytes::new(), NodeKind::Persistent, 0, 0),
+                Node::created(Box::default(), NodeKind::Persistent, 0, 0),
             );
         }
         tree
@@ -179,7 +181,7 @@ impl DataTree {
     /// Data and Stat of a node, or NoNode.
     pub fn get_data(&self, path: &str) -> Result<(Bytes, Stat), TreeError> {
         let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
-        Ok((node.data.clone(), node.stat()))
+        Ok((Bytes::copy_from_slice(&node.data), node.stat()))
     }
 
     /// [`DataTree::get_data`] after [`DataTree::check_acl`], with one lookup of `path`
@@ -195,7 +197,7 @@ impl DataTree {
         if !acl::allowed(&node.acl, ids, perm) {
             return Err(apply::no_auth(op, path));
         }
-        Ok((node.data.clone(), node.stat()))
+        Ok((Bytes::copy_from_slice(&node.data), node.stat()))
     }
 
     /// Stat of a node if it exists.
@@ -233,7 +235,10 @@ impl DataTree {
     /// Child names (sorted) and the node's Stat, or NoNode.
     pub fn get_children(&self, path: &str) -> Result<(Vec<String>, Stat), TreeError> {
         let node = self.nodes.get(path).ok_or_else(|| no_node(path))?;
-        Ok((node.children.iter().cloned().collect(), node.stat()))
+        Ok((
+            node.children.iter().map(str::to_string).collect(),
+            node.stat(),
+        ))
     }
 
     /// Paths of the session's ephemeral nodes that start with `prefix` (sorted).
@@ -258,7 +263,7 @@ impl DataTree {
         let mut stack: Vec<String> = node.children.iter().map(|c| child_path(path, c)).collect();
         while let Some(p) = stack.pop() {
             count += 1;
-            if let Some(n) = self.nodes.get(&p) {
+            if let Some(n) = self.nodes.get(p.as_str()) {
                 stack.extend(n.children.iter().map(|c| child_path(&p, c)));
             }
         }
@@ -286,7 +291,11 @@ impl DataTree {
             .containers
             .iter()
             .chain(self.ttls.iter())
-            .filter(|p| self.nodes.get(*p).is_some_and(|n| n.is_reapable(now_ms)))
+            .filter(|p| {
+                self.nodes
+                    .get(p.as_str())
+                    .is_some_and(|n| n.is_reapable(now_ms))
+            })
             .cloned()
             .collect();
         out.sort();
@@ -315,7 +324,7 @@ impl DataTree {
         if path != "/" {
             let (parent, name) = split_parent(&path);
             if let Some(p) = self.nodes.get_mut(parent) {
-                p.children.insert(name.to_string());
+                p.children.insert(name);
             }
         }
         match node.kind {
@@ -335,7 +344,7 @@ impl DataTree {
         }
         let mut node = node;
         node.acl = self.acls.intern(&node.acl);
-        self.nodes.insert(path, Box::new(node));
+        self.nodes.insert(CompactString::from(path), Box::new(node));
     }
 
     /// Removes the node at `path` from the tree, its parent's child set and the indexes.

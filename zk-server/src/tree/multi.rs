@@ -2,8 +2,6 @@
 //! later op fails, the log is replayed backwards, so the tree (Stats, child sets and
 //! indexes included) is exactly as before and no events are emitted. No tree clone.
 
-use bytes::Bytes;
-
 use super::acl::AclList;
 use super::apply::TxnCtx;
 use super::node::{ChildMeta, Node};
@@ -27,7 +25,7 @@ pub(super) enum Undo {
     /// The node at `path` had this data, version, mzxid and mtime.
     DataSet {
         path: String,
-        data: Bytes,
+        data: Box<[u8]>,
         version: i32,
         mzxid: i64,
         mtime: i64,
@@ -89,7 +87,7 @@ impl DataTree {
                     mzxid,
                     mtime,
                 } => {
-                    if let Some(node) = self.nodes.get_mut(&path) {
+                    if let Some(node) = self.nodes.get_mut(path.as_str()) {
                         node.data = data;
                         node.version = version;
                         node.mzxid = mzxid;
@@ -101,7 +99,7 @@ impl DataTree {
                     acl,
                     aversion,
                 } => {
-                    if let Some(node) = self.nodes.get_mut(&path) {
+                    if let Some(node) = self.nodes.get_mut(path.as_str()) {
                         node.acl = acl;
                         node.aversion = aversion;
                     }

@@ -60,7 +60,7 @@ struct SnapshotV2Ref<'a> {
 #[derive(Serialize)]
 struct NodeRecordRef<'a> {
     path: &'a str,
-    data: &'a Bytes,
+    data: RawBytes<'a>,
     kind: NodeKind,
     czxid: i64,
     mzxid: i64,
@@ -77,7 +77,7 @@ impl<'a> NodeRecordRef<'a> {
     fn of(path: &'a str, n: &'a Node) -> NodeRecordRef<'a> {
         NodeRecordRef {
             path,
-            data: &n.data,
+            data: RawBytes(&n.data),
             kind: n.kind,
             czxid: n.czxid,
             mzxid: n.mzxid,
@@ -89,6 +89,15 @@ impl<'a> NodeRecordRef<'a> {
             pzxid: n.pzxid,
             acl: &n.acl,
         }
+    }
+}
+
+/// A value borrowed for writing, encoded as `Bytes` is (serde bytes, not a sequence).
+struct RawBytes<'a>(&'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
     }
 }
 
@@ -160,14 +169,14 @@ impl SnapshotV2 {
         let mut nodes = Vec::with_capacity(tree.nodes.len());
         let mut stack = vec!["/".to_string()];
         while let Some(path) = stack.pop() {
-            let Some(n) = tree.nodes.get(&path) else {
+            let Some(n) = tree.nodes.get(path.as_str()) else {
                 continue;
             };
             // Reverse so the smallest child is visited first.
             stack.extend(n.children.iter().rev().map(|c| child_path(&path, c)));
             nodes.push(NodeRecord {
                 path,
-                data: n.data.clone(),
+                data: Bytes::copy_from_slice(&n.data),
                 kind: n.kind,
                 czxid: n.czxid,
                 mzxid: n.mzxid,
@@ -216,7 +225,7 @@ impl TryFrom<SnapshotV2> for DataTree {
 fn check_record(tree: &DataTree, rec: &NodeRecord) -> Result<(), TreeError> {
     let path = &rec.path;
     zk_proto::path::validate(path, false).map_err(corrupt)?;
-    if path == "/" || tree.nodes.contains_key(path) {
+    if path == "/" || tree.nodes.contains_key(path.as_str()) {
         return Err(corrupt(format!("node {path} twice")));
     }
     let (parent, _) = split_parent(path);
@@ -246,7 +255,8 @@ fn check_record(tree: &DataTree, rec: &NodeRecord) -> Result<(), TreeError> {
 
 impl NodeRecord {
     fn into_node(self) -> Node {
-        let mut node = Node::created(self.data, self.kind, self.czxid, self.ctime);
+        let data = Vec::from(self.data).into_boxed_slice();
+        let mut node = Node::created(data, self.kind, self.czxid, self.ctime);
         node.mzxid = self.mzxid;
         node.mtime = self.mtime;
         node.version = self.version;
@@ -268,7 +278,7 @@ impl DataTree {
         let mut paths = Vec::with_capacity(self.nodes.len());
         let mut stack = vec!["/".to_string()];
         while let Some(path) = stack.pop() {
-            let Some(n) = self.nodes.get(&path) else {
+            let Some(n) = self.nodes.get(path.as_str()) else {
                 continue;
             };
             // Reverse so the smallest child is visited first.
@@ -277,7 +287,7 @@ impl DataTree {
         }
         let nodes: Vec<NodeRecordRef<'_>> = paths
             .iter()
-            .filter_map(|p| self.nodes.get(p).map(|n| NodeRecordRef::of(p, n)))
+            .filter_map(|p| self.nodes.get(p.as_str()).map(|n| NodeRecordRef::of(p, n)))
             .collect();
         let snap = SnapshotV2Ref {
             sessions: self.sessions.iter().map(|(id, s)| (*id, s)).collect(),

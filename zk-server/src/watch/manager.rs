@@ -258,13 +258,14 @@ impl WatchManager {
         for ev in events {
             let node_acl: &[Acl] = ev
                 .acl
-                .as_deref()
+                .as_ref()
+                .map(|a| a.as_slice())
                 .or_else(|| acl_of(&ev.path))
                 .or_else(|| {
                     events
                         .iter()
                         .find(|e| e.path == ev.path && e.acl.is_some())
-                        .and_then(|e| e.acl.as_deref())
+                        .and_then(|e| e.acl.as_ref().map(|a| a.as_slice()))
                 })
                 .unwrap_or(NOBODY);
             let (event_type, one_shot): (EventType, &[WatchKind]) = match ev.kind {
