@@ -14,7 +14,8 @@
 # OUT (dir for results.jsonl and table.md; default a new temp dir), OUR_PORT (24181: client
 # ports P.., peer P+100.., admin P+200..), ZK_CLIENT_PORT / ZK_QUORUM_PORT /
 # ZK_ELECTION_PORT (Apache's, see apache-zk/start.sh; default 22181 standalone, 22191..
-# ensemble, 22891.., 23891..).
+# ensemble, 22891.., 23891..), OUR_ARGS (extra zk-server flags, split on spaces, e.g.
+# "--config /tmp/x.toml" to compare a server setting on one build).
 # In an ensemble, zk-bench connects client k to server k mod 3 (clients spread evenly).
 # Every JSON line gets "server" and "topology"; fsync probes (zk-bench fsync) go to the
 # same results.jsonl, so `zk-bench report --input $OUT/results.jsonl` can use it.
@@ -78,6 +79,7 @@ start_ours() {
       --admin-addr "127.0.0.1:$((OUR_PORT + 200 + i - 1))" --sync always
       --max-client-cnxns 0)  # 64 sessions from one IP, as Apache's maxClientCnxns=0 here
     [ "$n" = 1 ] || args+=(--id "$i" --peers "$peers")
+    if [ -n "${OUR_ARGS:-}" ]; then read -ra extra <<< "$OUR_ARGS"; args+=("${extra[@]}"); fi
     RUST_LOG=${RUST_LOG:-warn} "$BIN/zk-server" "${args[@]}" > "$OUT/zk-server-n$i.log" 2>&1 &
     ours+=($!)
     connect+="${connect:+,}127.0.0.1:$((OUR_PORT + i - 1))"

@@ -53,6 +53,9 @@ pub struct Config {
     /// Roll the log to a new segment file past this size; segments wholly covered by a
     /// snapshot are deleted.
     pub log_segment_bytes: u64,
+    /// Extend the last log segment with written zeros in steps of this many bytes, so
+    /// that most fsyncs commit no file-size change (0: plain appends).
+    pub log_preallocate_bytes: u64,
     /// How often the leader looks for empty containers and expired TTL nodes (ms).
     pub reap_interval_ms: u64,
     /// Raft heartbeat interval (ms).
@@ -97,6 +100,7 @@ impl Default for Config {
             tick_ms: 2000,
             snapshot_every: 100_000,
             log_segment_bytes: 64 << 20,
+            log_preallocate_bytes: crate::storage::wal::DEFAULT_PREALLOCATE_BYTES,
             reap_interval_ms: 1000,
             heartbeat_ms: 50,
             election_timeout_ms: (150, 300),
@@ -339,6 +343,7 @@ struct FileConfig {
     tick_ms: Option<u64>,
     snapshot_every: Option<u64>,
     log_segment_bytes: Option<u64>,
+    log_preallocate_bytes: Option<u64>,
     reap_interval_ms: Option<u64>,
     heartbeat_ms: Option<u64>,
     election_timeout_min_ms: Option<u64>,
@@ -384,6 +389,7 @@ impl Args {
             set(&mut c.tick_ms, f.tick_ms);
             set(&mut c.snapshot_every, f.snapshot_every);
             set(&mut c.log_segment_bytes, f.log_segment_bytes);
+            set(&mut c.log_preallocate_bytes, f.log_preallocate_bytes);
             set(&mut c.reap_interval_ms, f.reap_interval_ms);
             set(&mut c.heartbeat_ms, f.heartbeat_ms);
             set(&mut c.election_timeout_ms.0, f.election_timeout_min_ms);

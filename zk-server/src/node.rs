@@ -106,6 +106,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let wal = WalOptions {
         sync,
         segment_bytes: config.log_segment_bytes,
+        preallocate_bytes: config.log_preallocate_bytes,
     };
     let log_store = LogStore::open_with(&data_dir.join("log"), wal)
         .await

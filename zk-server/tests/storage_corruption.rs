@@ -45,6 +45,7 @@ fn opts(segment_bytes: u64) -> WalOptions {
     WalOptions {
         sync: SyncMode::Never,
         segment_bytes,
+        preallocate_bytes: 0,
     }
 }
 
@@ -141,18 +142,24 @@ async fn log_cut_at_every_byte_of_its_last_records_recovers_the_intact_prefix() 
     println!("log truncation: {cases} cut points, each recovered exactly the intact prefix");
 }
 
+/// Zeros after the last record (a file that grew but whose data never reached the
+/// disk, or preallocated space): free space. Every record comes back, the zeros stay,
+/// and the log continues over them.
 #[tokio::test]
-async fn zero_filled_tail_is_a_torn_write() {
+async fn zero_filled_tail_is_free_space() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_log(dir.path(), 3, 64 << 20).await;
     let path = segments(dir.path()).pop().expect("a segment");
     let mut bytes = fs::read(&path).expect("read");
-    let end = bytes.len() as u64;
     bytes.extend_from_slice(&[0u8; 100]);
     fs::write(&path, &bytes).expect("write");
-    let (_wal, got) = Wal::open(dir.path(), opts(64 << 20)).expect("open");
+    let (wal, got) = Wal::open(dir.path(), opts(64 << 20)).expect("open");
     assert_eq!(got, (1..=3).map(rec).collect::<Vec<_>>());
-    assert_eq!(fs::metadata(&path).expect("meta").len(), end);
+    assert_eq!(fs::metadata(&path).expect("meta").len(), bytes.len() as u64);
+    wal.append(vec![rec(4)]).await.expect("append");
+    drop(wal);
+    let (_wal, got) = Wal::open(dir.path(), opts(64 << 20)).expect("reopen");
+    assert_eq!(got, (1..=4).map(rec).collect::<Vec<_>>());
 }
 
 /// A flipped bit must never lose an intact record: opening either refuses, naming the
@@ -504,4 +511,233 @@ async fn node_refuses_a_damaged_snapshot_naming_it() {
     })
     .await
     .expect("bounded");
+}
+
+// ---- A preallocated log: records followed by zeros up to the end of the file ----
+
+/// Options for a log whose last segment is extended with zeros in `step`-byte steps.
+fn prealloc_opts(step: u64) -> WalOptions {
+    WalOptions {
+        sync: SyncMode::Never,
+        segment_bytes: 64 << 20,
+        preallocate_bytes: step,
+    }
+}
+
+/// Record `i` of the preallocated-log tests: 300 to 1,500 bytes of non-zero data ending
+/// in a non-zero byte, so that records span 512-byte sectors.
+fn big_rec(i: u64) -> WalRecord {
+    let n = 300 + (i as usize * 389) % 1200;
+    let data = (0..n)
+        .map(|k| 1 + ((k as u64 * 7 + i) % 250) as u8)
+        .collect();
+    WalRecord { index: i, data }
+}
+
+/// Writes `big_rec(1..=n)` into a preallocated log in `dir`; returns the segment, its
+/// bytes and the start of every record (the last entry: the end of the records).
+async fn write_prealloc_log(dir: &Path, n: u64, step: u64) -> (PathBuf, Vec<u8>, Vec<u64>) {
+    let (wal, got) = Wal::open(dir, prealloc_opts(step)).expect("open");
+    assert!(got.is_empty());
+    for i in 1..=n {
+        wal.append(vec![big_rec(i)]).await.expect("append");
+    }
+    drop(wal);
+    let path = segments(dir).pop().expect("a segment");
+    let bytes = fs::read(&path).expect("read");
+    let mut starts = vec![0u64];
+    for i in 1..=n {
+        starts.push(starts[starts.len() - 1] + 16 + big_rec(i).data.len() as u64);
+    }
+    (path, bytes, starts)
+}
+
+#[tokio::test]
+async fn preallocated_zeros_after_the_last_record_are_free_space_not_damage() {
+    const N: u64 = 12;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, bytes, starts) = write_prealloc_log(dir.path(), N, 64 << 10).await;
+    let end = starts[N as usize];
+    assert!(
+        bytes.len() as u64 > end && bytes[end as usize..].iter().all(|b| *b == 0),
+        "the file holds zeros past its records ({} > {end})",
+        bytes.len()
+    );
+    let (wal, got) = Wal::open(dir.path(), prealloc_opts(64 << 10)).expect("open");
+    assert_eq!(got, (1..=N).map(big_rec).collect::<Vec<_>>());
+    assert_eq!(
+        fs::metadata(&path).expect("meta").len(),
+        bytes.len() as u64,
+        "the preallocated space is kept"
+    );
+    wal.append(vec![big_rec(N + 1)]).await.expect("append");
+    drop(wal);
+    let (_wal, got) = Wal::open(dir.path(), prealloc_opts(64 << 10)).expect("reopen");
+    assert_eq!(got, (1..=N + 1).map(big_rec).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn preallocated_segments_that_are_not_the_last_end_at_their_last_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        sync: SyncMode::Never,
+        segment_bytes: 4096,
+        preallocate_bytes: 1024,
+    };
+    let (wal, _) = Wal::open(dir.path(), opts).expect("open");
+    for i in 1..=20 {
+        wal.append(vec![big_rec(i)]).await.expect("append");
+    }
+    drop(wal);
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3, "the log rolled");
+    let mut all = Vec::new();
+    for path in &segs[..segs.len() - 1] {
+        let bytes = fs::read(path).expect("read");
+        assert_ne!(bytes.last(), Some(&0), "{}: no zero tail", path.display());
+        all.push(bytes);
+    }
+    let (_wal, got) = Wal::open(dir.path(), opts).expect("reopen");
+    assert_eq!(got, (1..=20).map(big_rec).collect::<Vec<_>>());
+    // Zeros after the records of a segment that is not the last: refused, not skipped.
+    let first = &segs[0];
+    let mut bytes = all[0].clone();
+    let end = bytes.len() as u64;
+    bytes.extend_from_slice(&[0u8; 600]);
+    fs::write(first, &bytes).expect("write");
+    let err = Wal::open(dir.path(), opts).expect_err("zeros in an older segment");
+    assert_refusal(&err, first, end, "zero tail in the first segment");
+}
+
+/// A crash before the fsync leaves each sector of the last writes either written or
+/// still zero. Every cut point in the last records, with everything after it zeroed
+/// (the file keeps its size): at a sector boundary, exactly the records wholly before
+/// it come back and the log continues after them; anywhere else, either that or a
+/// refusal naming the record — never a missing intact record.
+#[tokio::test]
+async fn record_torn_inside_preallocated_space_recovers_the_intact_prefix() {
+    const N: u64 = 8;
+    const STEP: u64 = 64 << 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, original, starts) = write_prealloc_log(dir.path(), N, STEP).await;
+    let from = starts[(N - 3) as usize];
+    let (mut recovered, mut refused) = (0, 0);
+    for cut in from..=starts[N as usize] {
+        let mut bytes = original.clone();
+        bytes[cut as usize..].fill(0);
+        fs::write(&path, &bytes).expect("cut");
+        let case = format!("zeros from byte {cut}");
+        let intact = starts.iter().filter(|s| **s <= cut).count() as u64 - 1;
+        match Wal::open(dir.path(), prealloc_opts(STEP)) {
+            Ok((wal, got)) => {
+                assert_eq!(got, (1..=intact).map(big_rec).collect::<Vec<_>>(), "{case}");
+                wal.append(vec![big_rec(intact + 1)]).await.expect("append");
+                drop(wal);
+                let (_wal, again) =
+                    Wal::open(dir.path(), prealloc_opts(STEP)).expect("reopen after append");
+                assert_eq!(
+                    again,
+                    (1..=intact + 1).map(big_rec).collect::<Vec<_>>(),
+                    "{case}"
+                );
+                recovered += 1;
+            }
+            Err(e) => {
+                assert!(
+                    cut % 512 != 0,
+                    "{case}: a sector-aligned torn write must recover, got {e}"
+                );
+                assert_refusal(&e, &path, starts[intact as usize], &case);
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        recovered > refused,
+        "{recovered} recovered, {refused} refused"
+    );
+    println!("preallocated torn tail: {recovered} cut points recovered, {refused} refused");
+}
+
+/// Non-zero bytes after the last record, then zeros (a torn write of records that
+/// never completed): either exactly every intact record comes back, or opening refuses
+/// naming the end of the records.
+#[tokio::test]
+async fn garbage_after_the_last_record_never_loses_an_intact_record() {
+    const N: u64 = 6;
+    const STEP: u64 = 64 << 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, original, starts) = write_prealloc_log(dir.path(), N, STEP).await;
+    let end = starts[N as usize];
+    let all: Vec<WalRecord> = (1..=N).map(big_rec).collect();
+    let (mut recovered, mut refused) = (0, 0);
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let n = 1 + rng.below(1500) as usize;
+        let mut bytes = original.clone();
+        for b in &mut bytes[end as usize..end as usize + n] {
+            *b = rng.next() as u8;
+        }
+        // Some cases look like a record header: a plausible length and index.
+        if seed % 2 == 0 && n >= 16 {
+            let len = 8 + rng.below(2000) as u32;
+            bytes[end as usize..end as usize + 4].copy_from_slice(&len.to_le_bytes());
+            bytes[end as usize + 8..end as usize + 16].copy_from_slice(&(N + 1).to_le_bytes());
+        }
+        fs::write(&path, &bytes).expect("garbage");
+        let case = format!("seed {seed}: {n} bytes of garbage");
+        match Wal::open(dir.path(), prealloc_opts(STEP)) {
+            Ok((wal, got)) => {
+                assert_eq!(got, all, "{case}");
+                wal.append(vec![big_rec(N + 1)]).await.expect("append");
+                drop(wal);
+                let (_wal, again) = Wal::open(dir.path(), prealloc_opts(STEP)).expect("reopen");
+                assert_eq!(again.len() as u64, N + 1, "{case}: the garbage is gone");
+                recovered += 1;
+            }
+            Err(e) => {
+                assert_refusal(&e, &path, end, &case);
+                refused += 1;
+            }
+        }
+    }
+    assert!(recovered > 0, "some garbage passes for a torn write");
+    println!("garbage after the last record: {recovered} cut off as torn, {refused} refused");
+}
+
+#[tokio::test]
+async fn flipped_bits_in_the_last_records_of_a_preallocated_log_refuse_to_start() {
+    const N: u64 = 6;
+    const STEP: u64 = 64 << 10;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, original, starts) = write_prealloc_log(dir.path(), N, STEP).await;
+    let from = starts[(N - 2) as usize];
+    let mut cases = 0;
+    for byte in from..starts[N as usize] {
+        // Every bit of each header (length, checksum, index); one bit per data byte.
+        let in_header = starts.iter().any(|s| (*s..*s + 16).contains(&byte));
+        let bits = if in_header {
+            0..8
+        } else {
+            byte % 8..byte % 8 + 1
+        };
+        for bit in bits {
+            let mut bytes = original.clone();
+            bytes[byte as usize] ^= 1 << bit;
+            fs::write(&path, &bytes).expect("flip");
+            let case = format!("bit {bit} of byte {byte}");
+            match Wal::open(dir.path(), prealloc_opts(STEP)) {
+                Ok((_wal, got)) => panic!("{case}: opened with {} records", got.len()),
+                Err(e) => {
+                    let record = starts.iter().rev().find(|s| **s <= byte).copied();
+                    assert_refusal(&e, &path, record.unwrap_or(0), &case);
+                }
+            }
+            cases += 1;
+        }
+    }
+    fs::write(&path, &original).expect("restore");
+    let (_wal, got) = Wal::open(dir.path(), prealloc_opts(STEP)).expect("restored");
+    assert_eq!(got, (1..=N).map(big_rec).collect::<Vec<_>>());
+    println!("preallocated log bit flips: {cases} cases, each refused");
 }

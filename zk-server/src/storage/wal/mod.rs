@@ -8,6 +8,13 @@
 //! [`WalOptions::segment_bytes`], or when an append does not follow the last index (only
 //! after everything below it was purged).
 //!
+//! The last segment may end in zeros after its last record: it is extended ahead of the
+//! records by writing zeros in [`WalOptions::preallocate_bytes`] steps, so that most
+//! group commits overwrite blocks that already exist in a file whose size does not
+//! change, and their `fdatasync` has no metadata to commit (Apache ZooKeeper
+//! preallocates its logs for the same reason). A segment is cut back to its last
+//! record when the next one starts, so only the last segment holds zeros.
+//!
 //! # Recovery ([`Wal::open`])
 //! - A torn tail — the last record of the last segment whose header or payload runs past
 //!   the end of the file — is what a crash during an unsynced write leaves: it is cut off,
@@ -19,8 +26,18 @@
 //!   if no intact record starts at or after it: if its bytes check out with the length
 //!   "rest of the file", or an intact record follows, its length field was damaged, and
 //!   opening fails instead of cutting off intact records. Lengths above
-//!   [`MAX_RECORD_LEN`] are always errors. A zero-filled tail (the file grew but the
-//!   data never reached the disk) is a torn write too.
+//!   [`MAX_RECORD_LEN`] are always errors.
+//! - Zeros from the end of the last record to the end of the last segment are free
+//!   (preallocated) space, kept as it is; in a segment that is not the last they are an
+//!   error.
+//! - In preallocated space a crash leaves each 512-byte sector of the unsynced writes
+//!   either written or still zero. So a record whose checksum fails is a torn write
+//!   (cut off, as above) only when everything from a sector boundary inside it to the
+//!   end of the file is zero, and it does not check out with a shorter length ending in
+//!   those zeros (a damaged length field). Anything non-zero after a damaged record
+//!   means a later write reached the disk: an error. Residual limit: an intact last
+//!   record whose own data ends in zeros across a sector boundary, damaged in its
+//!   non-zero part, passes for a torn write.
 //! - Residual limit: a torn tail whose surviving bytes happen to contain a complete,
 //!   checksummed record image (a client could store one as znode data) is refused
 //!   rather than cut — a clear refusal, never a silent loss.
@@ -47,6 +64,9 @@ use writer::Writer;
 pub const MAX_RECORD_LEN: u32 = 64 << 20;
 /// Default size after which a new segment is started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// Default step by which the last segment is extended with written zeros ahead of the
+/// records (see [`WalOptions::preallocate_bytes`]).
+pub const DEFAULT_PREALLOCATE_BYTES: u64 = 4 << 20;
 const HEADER: u64 = 8;
 const MAX_BATCH_OPS: usize = 4096;
 const SEG_PREFIX: &str = "wal-";
@@ -59,6 +79,11 @@ pub struct WalOptions {
     pub sync: SyncMode,
     /// A segment that reached this size is closed and a new one started.
     pub segment_bytes: u64,
+    /// When non-zero, the last segment is extended in steps of this many bytes by
+    /// writing zeros ahead of the records (at most up to `segment_bytes`), so that most
+    /// group commits overwrite allocated blocks of a file whose size does not change:
+    /// their `fdatasync` then has no metadata to commit. 0: plain appends.
+    pub preallocate_bytes: u64,
 }
 
 impl WalOptions {
@@ -67,6 +92,7 @@ impl WalOptions {
         WalOptions {
             sync,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
         }
     }
 }
@@ -133,9 +159,12 @@ impl Wal {
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Vec<WalRecord>), StorageError> {
         ensure_dir(dir)?;
         let (segments, records) = recover(dir, opts.sync)?;
-        let file = match segments.last() {
-            Some(seg) => Some(open_for_append(&seg.path)?),
-            None => None,
+        let (file, alloc) = match segments.last() {
+            Some(seg) => {
+                let (f, size) = open_for_append(&seg.path)?;
+                (Some(f), size)
+            }
+            None => (None, 0),
         };
         let stats = Arc::new(StorageStats::new());
         let writer = Writer {
@@ -143,6 +172,7 @@ impl Wal {
             opts,
             segments,
             file,
+            alloc,
             buf: Vec::new(),
             dirty: false,
             pending: Vec::new(),

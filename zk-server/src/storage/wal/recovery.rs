@@ -59,6 +59,9 @@ pub(super) struct Parsed {
     pub(super) end: u64,
     /// What was torn at `end`, if the bytes end inside a record.
     pub(super) torn: Option<&'static str>,
+    /// Every byte from `end` on is zero: preallocated space (or, without preallocation,
+    /// a file that grew but whose data never reached the disk). Not a torn write.
+    pub(super) zero_tail: bool,
 }
 
 /// Parses one segment's bytes (records `first`, `first + 1`, ... from offset 0) into
@@ -85,22 +88,33 @@ pub(super) fn parse_segment(
     let mut offsets = Vec::new();
     let mut pos: u64 = 0;
     let mut torn: Option<&'static str> = None;
+    let mut zero_tail = false;
+    // One past the last non-zero byte: everything from here on is zero.
+    let data_end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
     while pos < file_len {
         let p = pos as usize;
         let rem = file_len - pos;
         let expected = first.saturating_add(offsets.len() as u64);
+        if p >= data_end {
+            // Only zeros from here: preallocated space past the last record, or a file
+            // that was extended but whose data never reached the disk.
+            zero_tail = true;
+            break;
+        }
         if rem < HEADER {
             torn = Some("record header");
             break;
         }
-        let len = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]);
-        let crc = u32::from_le_bytes([bytes[p + 4], bytes[p + 5], bytes[p + 6], bytes[p + 7]]);
-        if len == 0 && bytes[p..].iter().all(|b| *b == 0) {
-            // A zero-filled tail: the file was extended but the data never reached the
-            // disk (a crash between the size update and the data write).
-            torn = Some("zero-filled record");
+        if data_end as u64 <= pos + HEADER
+            && (data_end as u64).div_ceil(SECTOR) * SECTOR < pos + HEADER
+        {
+            // Only the start of a header, then zeros from a sector boundary inside it:
+            // a write torn inside preallocated space.
+            torn = Some("record header (its last sector still zero)");
             break;
         }
+        let len = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]);
+        let crc = u32::from_le_bytes([bytes[p + 4], bytes[p + 5], bytes[p + 6], bytes[p + 7]]);
         if !(8..=MAX_RECORD_LEN).contains(&len) {
             return Err(corrupt(pos, format!("impossible record length {len}")));
         }
@@ -128,12 +142,48 @@ pub(super) fn parse_segment(
                 }
                 Scan::NoneFound => {}
             }
+            let claimed_end = pos + HEADER + u64::from(len);
+            if checks_out_ending_in_zeros(bytes, pos, claimed_end, data_end as u64, crc) {
+                return Err(corrupt(
+                    pos,
+                    format!(
+                        "record length {len} runs past the end of the file, but the record \
+                         checks out with a shorter length: the length field is damaged"
+                    ),
+                ));
+            }
             torn = Some("record payload");
             break;
         }
         let payload = &bytes[p + HEADER as usize..p + HEADER as usize + len as usize];
         if checksum(len, payload) != crc {
-            return Err(corrupt(pos, "checksum mismatch".into()));
+            let rec_end = pos + HEADER + u64::from(len);
+            if !torn_into_zeros(bytes, pos, rec_end, data_end as u64, crc) {
+                return Err(corrupt(pos, "checksum mismatch".into()));
+            }
+            // A length made longer can swallow intact records after this one.
+            match intact_record_from(bytes, pos, expected) {
+                Scan::NoneFound => {}
+                Scan::Found(at) => {
+                    return Err(corrupt(
+                        pos,
+                        format!(
+                            "checksum mismatch, and an intact record (index >= {expected}) \
+                             starts at byte offset {at}: not a torn write"
+                        ),
+                    ));
+                }
+                Scan::TooMuchWork => {
+                    return Err(corrupt(
+                        pos,
+                        "checksum mismatch, and too many record-like headers follow to \
+                         rule out intact records: refusing to cut them off"
+                            .into(),
+                    ));
+                }
+            }
+            torn = Some("record (its last sectors still zero)");
+            break;
         }
         let mut ix = [0u8; 8];
         ix.copy_from_slice(&payload[..8]);
@@ -155,8 +205,67 @@ pub(super) fn parse_segment(
         offsets,
         end: pos,
         torn,
+        zero_tail,
     })
 }
+
+/// Whether a record at `pos` whose checksum fails is a write torn inside preallocated
+/// (zero-filled) space rather than damage: a crash before the fsync left its last
+/// sectors unwritten, so they still read as zeros.
+///
+/// That needs the zeros to run from a sector boundary inside the record to the end of
+/// the file (sectors are written whole; anything non-zero after the record means a
+/// later write reached the disk, so this one is not simply unfinished), and the record
+/// must not check out with any shorter length ending in the zeros (which would mean
+/// its length field is damaged). Residual limit: an intact record whose own data ends
+/// in zeros across a sector boundary, then damaged in its non-zero part, passes for a
+/// torn write.
+fn torn_into_zeros(bytes: &[u8], pos: u64, rec_end: u64, data_end: u64, crc: u32) -> bool {
+    let sector_after_data = data_end.div_ceil(SECTOR) * SECTOR;
+    if data_end <= pos || sector_after_data >= rec_end || rec_end > bytes.len() as u64 {
+        return false;
+    }
+    !checks_out_ending_in_zeros(bytes, pos, rec_end, data_end, crc)
+}
+
+/// Whether the record at `pos` checks out (its stored `crc`) with a length that ends it
+/// in the zeros from `data_end` on, before `claimed_end`: then its length field is
+/// damaged and the record intact. Candidate ends: from `data_end` on, a bounded number
+/// of zeros (the CRC of the zero-extended payload grows one byte at a time).
+fn checks_out_ending_in_zeros(
+    bytes: &[u8],
+    pos: u64,
+    claimed_end: u64,
+    data_end: u64,
+    crc: u32,
+) -> bool {
+    let rec_end = claimed_end.min(bytes.len() as u64 + 1);
+    let start = pos + HEADER;
+    let mut end = data_end.max(start);
+    let mut payload = crc32fast::Hasher::new();
+    payload.update(&bytes[start as usize..end as usize]);
+    let last = rec_end.min(end + MAX_LENGTH_PROBE);
+    while end < last {
+        if let Ok(len) = u32::try_from(end - start) {
+            if len >= 8 {
+                let mut h = crc32fast::Hasher::new();
+                h.update(&len.to_le_bytes());
+                h.combine(&payload);
+                if h.finalize() == crc {
+                    return true;
+                }
+            }
+        }
+        payload.update(&[0]);
+        end += 1;
+    }
+    false
+}
+
+/// Sector size assumed for torn writes: a crash leaves each sector old or new, whole.
+const SECTOR: u64 = 512;
+/// How many trailing zeros of a damaged-length record [`torn_into_zeros`] tries.
+const MAX_LENGTH_PROBE: u64 = 4096;
 
 /// Whether an intact record with an index at least `expected` starts in `bytes[from..]`:
 /// either the record at `from` itself with its length taken as "the rest of the file"
@@ -224,7 +333,19 @@ pub(super) fn read_segment(
 ) -> Result<Segment, StorageError> {
     let bytes = fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
     let file_len = bytes.len() as u64;
-    let Parsed { offsets, end, torn } = parse_segment(&bytes, first, &path, out)?;
+    let Parsed {
+        offsets,
+        end,
+        torn,
+        zero_tail,
+    } = parse_segment(&bytes, first, &path, out)?;
+    if zero_tail && !is_last {
+        return Err(StorageError::Corrupt {
+            path: path.clone(),
+            offset: end,
+            reason: "zero-filled tail at the end of a segment that is not the last".into(),
+        });
+    }
     if let Some(what) = torn {
         if !is_last {
             return Err(StorageError::Corrupt {

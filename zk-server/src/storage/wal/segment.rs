@@ -26,11 +26,18 @@ pub(super) fn segment_path(dir: &Path, first: u64) -> PathBuf {
     dir.join(format!("{SEG_PREFIX}{first:020}{SEG_SUFFIX}"))
 }
 
-pub(super) fn open_for_append(path: &Path) -> Result<File, StorageError> {
-    OpenOptions::new()
-        .append(true)
+/// Opens a segment for positional writes (records go at its end of records, which may
+/// lie before the end of the file: preallocated zeros). Returns the file and its size.
+pub(super) fn open_for_append(path: &Path) -> Result<(File, u64), StorageError> {
+    let f = OpenOptions::new()
+        .write(true)
         .open(path)
-        .map_err(|e| StorageError::io("open", path, e))
+        .map_err(|e| StorageError::io("open", path, e))?;
+    let size = f
+        .metadata()
+        .map_err(|e| StorageError::io("stat", path, e))?
+        .len();
+    Ok((f, size))
 }
 
 pub(super) fn checksum(len: u32, payload: &[u8]) -> u32 {

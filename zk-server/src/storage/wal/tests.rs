@@ -27,6 +27,7 @@ fn open(dir: &Path, segment_bytes: u64) -> (Wal, Vec<WalRecord>) {
         WalOptions {
             sync: SyncMode::Always,
             segment_bytes,
+            preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
         },
     )
     .unwrap()
@@ -150,9 +151,15 @@ async fn purge_drops_only_whole_segments_below() {
     assert_eq!(got, recs(101..=102));
 }
 
-/// Writes records 1..=3 into one segment and returns its path and the record offsets.
+/// Writes records 1..=3 into one segment (plain appends: the file ends with the last
+/// record) and returns its path and the record offsets.
 async fn three_records(dir: &Path) -> (PathBuf, Vec<u64>, u64) {
-    let (wal, _) = open(dir, DEFAULT_SEGMENT_BYTES);
+    let plain_appends = WalOptions {
+        sync: SyncMode::Always,
+        segment_bytes: DEFAULT_SEGMENT_BYTES,
+        preallocate_bytes: 0,
+    };
+    let (wal, _) = Wal::open(dir, plain_appends).unwrap();
     let mut offsets = vec![0];
     let mut pos = 0;
     for i in 1..=3 {

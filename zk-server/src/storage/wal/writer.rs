@@ -1,7 +1,7 @@
 //! The single writer thread: drains the queue, writes, fsyncs once, completes in order.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -18,6 +18,9 @@ pub(super) struct Writer {
     pub(super) segments: Vec<Segment>,
     /// Open handle of the last segment.
     pub(super) file: Option<File>,
+    /// Size of the last segment's file: its records end at `len` (written or buffered),
+    /// zeros (preallocated) from there to here.
+    pub(super) alloc: u64,
     /// Encoded records not yet written to `file`.
     pub(super) buf: Vec<u8>,
     /// `file` has writes not yet fsynced.
@@ -121,9 +124,19 @@ impl Writer {
                 "buffered WAL records without an open segment".into(),
             ));
         };
-        f.write_all(&self.buf)
+        let n = self.buf.len() as u64;
+        let at = seg.len - n;
+        if seg.len > self.alloc {
+            let target = preallocation_target(seg.len, self.opts);
+            if target > seg.len {
+                write_zeros(f, seg.len.max(self.alloc), target)
+                    .map_err(|e| StorageError::io("preallocate", &seg.path, e))?;
+            }
+            self.alloc = target.max(seg.len);
+        }
+        f.write_all_at(&self.buf, at)
             .map_err(|e| StorageError::io("write", &seg.path, e))?;
-        self.stats.record_bytes_written(self.buf.len() as u64);
+        self.stats.record_bytes_written(n);
         self.buf.clear();
         self.dirty = true;
         Ok(())
@@ -185,7 +198,19 @@ impl Writer {
     fn roll(&mut self, first: u64) -> Result<(), StorageError> {
         self.write_buf()?;
         self.sync_file()?;
+        // A closed segment ends with its last record: only the last may hold zeros.
+        if let (Some(f), Some(seg)) = (self.file.as_ref(), self.segments.last()) {
+            if self.alloc > seg.len && !seg.offsets.is_empty() {
+                f.set_len(seg.len)
+                    .map_err(|e| StorageError::io("truncate", &seg.path, e))?;
+                if self.opts.sync.is_always() {
+                    f.sync_data()
+                        .map_err(|e| StorageError::io("fdatasync", &seg.path, e))?;
+                }
+            }
+        }
         self.file = None;
+        self.alloc = 0;
         if let Some(seg) = self.segments.last() {
             if seg.offsets.is_empty() {
                 fs::remove_file(&seg.path).map_err(|e| StorageError::io("remove", &seg.path, e))?;
@@ -202,7 +227,7 @@ impl Writer {
         }
         let path = segment_path(&self.dir, first);
         let f = OpenOptions::new()
-            .append(true)
+            .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| StorageError::io("create", &path, e))?;
@@ -250,9 +275,12 @@ impl Writer {
             }
             seg.offsets.truncate((from - seg.first) as usize);
             seg.len = off;
+            self.alloc = off;
         }
         if self.file.is_none() {
-            self.file = Some(open_for_append(&seg.path)?);
+            let (f, size) = open_for_append(&seg.path)?;
+            self.file = Some(f);
+            self.alloc = size;
         }
         Ok(())
     }
@@ -274,4 +302,31 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Where the preallocated zeros of a segment whose records end at `len` should end: the
+/// next multiple of the step above `len`, but not past the segment size (0 when
+/// preallocation is off).
+fn preallocation_target(len: u64, opts: WalOptions) -> u64 {
+    let step = opts.preallocate_bytes;
+    if step == 0 {
+        return 0;
+    }
+    (len / step + 1)
+        .saturating_mul(step)
+        .min(opts.segment_bytes.max(len))
+}
+
+/// Writes zeros into `f` over `[from, to)`: real blocks, so that later writes there
+/// are overwrites with no allocation or size change to commit.
+fn write_zeros(f: &File, from: u64, to: u64) -> std::io::Result<()> {
+    const CHUNK: usize = 64 << 10;
+    let zeros = vec![0u8; CHUNK];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(CHUNK as u64) as usize;
+        f.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
