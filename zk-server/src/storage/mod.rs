@@ -6,12 +6,12 @@
 //! - [`snapshot_files`]: checksummed snapshot files, newest two kept.
 //! - [`stats`]: fsync latency and group-commit counters for `/metrics`.
 
+pub mod disk;
 pub mod meta;
 pub mod snapshot_files;
 pub mod stats;
 pub mod wal;
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,12 +124,10 @@ impl StorageError {
 
 /// `fsync`s a directory so that entries created, renamed or removed in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    let f = File::open(dir).map_err(|e| StorageError::io("open dir", dir, e))?;
-    f.sync_all()
-        .map_err(|e| StorageError::io("fsync dir", dir, e))
+    disk::sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))
 }
 
 /// Creates `dir` (and parents) if missing.
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), StorageError> {
-    std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))
+    disk::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))
 }

@@ -1,6 +1,6 @@
 //! The record format and one segment file's bookkeeping.
 
-use std::fs::{File, OpenOptions};
+use crate::storage::disk::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::{WalRecord, HEADER, MAX_RECORD_LEN, SEG_PREFIX, SEG_SUFFIX};
