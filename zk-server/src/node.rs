@@ -87,7 +87,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     config.validate()?;
     let data_dir = config.data_dir.clone();
     let mkdir = |p: &std::path::Path| {
-        crate::storage::disk::create_dir_all(p).map_err(|e| ServerError::DataDir {
+        crate::storage::ensure_dir(p).map_err(|e| ServerError::DataDir {
             path: p.display().to_string(),
             message: e.to_string(),
         })

@@ -1,5 +1,5 @@
 //! `zk-sim`: runs many seeds of the deterministic simulation and prints one JSON line per
-//! seed that found an anomaly, then a summary line.
+//! seed (its counts, anomalies and history digest), then a summary line.
 //!
 //! `cargo run --release -p zk-sim -- --seeds 1000 --start 0` (see docs/reliability.md).
 
@@ -28,6 +28,9 @@ struct Args {
     /// Negative control: the lock clients do not fence their writes.
     #[arg(long)]
     unfenced: bool,
+    /// Make each seed's first fault a crash of every node.
+    #[arg(long)]
+    crash_all_first: bool,
     /// Log filter for the nodes (tracing env-filter syntax), e.g. `info`.
     #[arg(long)]
     log: Option<String>,
@@ -51,6 +54,7 @@ fn main() {
         if args.no_fsync {
             o.sync = SyncPolicy::Never;
         }
+        o.crash_all_first = args.crash_all_first;
         if args.unfenced {
             o.lock = LockMode::Unfenced;
         }
@@ -63,8 +67,8 @@ fn main() {
                 if !r.anomalies.is_empty() {
                     failed += 1;
                     anomalies += r.anomalies.len() as u64;
-                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
                 }
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
             }
             Err(e) => {
                 failed += 1;

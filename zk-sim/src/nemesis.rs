@@ -40,12 +40,28 @@ pub struct Planned {
 }
 
 /// The faults of one seed over `duration` (none in its first `warmup`): one at a time,
-/// each lasting 0.5–4 s, 0.5–3 s apart. `crash_pairs`: whether two nodes may crash at
-/// once (a majority: the cluster stops serving until they are back).
-pub fn plan(seed: u64, warmup: Duration, duration: Duration, crash_pairs: bool) -> Vec<Planned> {
+/// each lasting 0.5–4 s, 0.5–3 s apart; a crash may take one node, two (a majority: the
+/// cluster stops until they are back) or all three (a power loss). `crash_all_first`:
+/// the first fault crashes every node (the negative control's sure trigger).
+pub fn plan(
+    seed: u64,
+    warmup: Duration,
+    duration: Duration,
+    crash_all_first: bool,
+) -> Vec<Planned> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321);
     let mut out = Vec::new();
     let mut t = warmup;
+    if crash_all_first {
+        t += Duration::from_millis(rng.random_range(500..3000));
+        let len = Duration::from_millis(rng.random_range(500..2000));
+        out.push(Planned {
+            at: t,
+            until: t + len,
+            fault: Fault::Crash((0..NODES.len()).collect()),
+        });
+        t += len;
+    }
     loop {
         t += Duration::from_millis(rng.random_range(500..3000));
         let len = Duration::from_millis(rng.random_range(500..4000));
@@ -57,10 +73,11 @@ pub fn plan(seed: u64, warmup: Duration, duration: Duration, crash_pairs: bool) 
             0..=1 => Fault::Isolate(node),
             2 => Fault::PartitionPeers(node),
             3..=5 => Fault::Crash(vec![node]),
-            6 if crash_pairs => Fault::Crash(vec![node, (node + 1) % NODES.len()]),
-            6 => Fault::Crash(vec![node]),
-            7..=8 => Fault::Latency(Duration::from_millis(rng.random_range(20..200))),
-            _ => Fault::Flaky(rng.random_range(1..20)),
+            6 => Fault::Crash(vec![node, (node + 1) % NODES.len()]),
+            7 => Fault::Latency(Duration::from_millis(rng.random_range(20..200))),
+            8 => Fault::Flaky(rng.random_range(1..20)),
+            _ if rng.random_bool(0.5) => Fault::Crash((0..NODES.len()).collect()),
+            _ => Fault::Latency(Duration::from_millis(rng.random_range(20..200))),
         };
         out.push(Planned {
             at: t,

@@ -1,10 +1,8 @@
 //! One seed: build the simulated world, run the workload under the fault schedule, heal,
 //! read every replica, check.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +31,8 @@ pub struct SimOptions {
     /// Whether the lock clients fence their writes. [`LockMode::Unfenced`] is the
     /// negative control of the lock-safety check.
     pub lock: LockMode,
+    /// Make the first fault a crash of every node (see [`nemesis::plan`]).
+    pub crash_all_first: bool,
 }
 
 impl SimOptions {
@@ -44,6 +44,7 @@ impl SimOptions {
             faults: true,
             sync: SyncPolicy::Always,
             lock: LockMode::Fenced,
+            crash_all_first: false,
         }
     }
 }
@@ -150,11 +151,11 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     }
 
     let plan = if o.faults {
-        nemesis::plan(o.seed, warmup, o.duration, true)
+        nemesis::plan(o.seed, warmup, o.duration, o.crash_all_first)
     } else {
         Vec::new()
     };
-    let crashed: Rc<RefCell<BTreeSet<usize>>> = Rc::default();
+    let mut crashed: BTreeSet<usize> = BTreeSet::new();
     let mut next = 0usize;
     let mut active: Option<Planned> = None;
     let mut healed = false;
@@ -173,7 +174,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         }
         if let Some(f) = active.take() {
             if now >= f.until {
-                undo(&mut sim, &f.fault, &mut crashed.borrow_mut());
+                undo(&mut sim, &f.fault, &mut crashed);
             } else {
                 active = Some(f);
             }
@@ -181,14 +182,14 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         if active.is_none() && !healed {
             if let Some(f) = plan.get(next).filter(|f| now >= f.at) {
                 tracing::info!(?f, "fault");
-                apply(&mut sim, &f.fault, &mut crashed.borrow_mut());
+                apply(&mut sim, &f.fault, &mut crashed);
                 active = Some(f.clone());
                 next += 1;
             }
         }
         if !healed && now >= o.duration {
             if let Some(f) = active.take() {
-                undo(&mut sim, &f.fault, &mut crashed.borrow_mut());
+                undo(&mut sim, &f.fault, &mut crashed);
             }
             healed = true;
         }

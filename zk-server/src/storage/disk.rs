@@ -56,6 +56,15 @@ pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
     std::fs::remove_file(path)
 }
 
+/// `Path::exists`.
+pub fn exists<P: AsRef<Path>>(path: P) -> bool {
+    #[cfg(feature = "simulation")]
+    if simulated() {
+        return simfs::exists(path);
+    }
+    path.as_ref().exists()
+}
+
 /// `std::fs::create_dir_all`.
 pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     #[cfg(feature = "simulation")]

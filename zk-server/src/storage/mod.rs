@@ -127,7 +127,23 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     disk::sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))
 }
 
-/// Creates `dir` (and parents) if missing.
+/// Creates `dir` (and parents) if missing, durably: the parent of every directory it
+/// creates is fsynced, or a crash soon after could lose the new directory's entry and
+/// with it every file written below (found by the simulation's crash of every node).
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), StorageError> {
-    disk::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !disk::exists(a))
+        .map(Path::to_path_buf)
+        .collect();
+    disk::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
+    // Deepest first: each new entry is made durable in its (now existing) parent.
+    for created in &missing {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent)?;
+    }
+    Ok(())
 }
