@@ -145,6 +145,10 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .await
     .map_err(|e| ServerError::Raft(e.to_string()))?;
 
+    #[cfg(feature = "simulation")]
+    if crate::sim::active() {
+        crate::sim::observe_raft(config.node_id, raft.metrics());
+    }
     let listener = Listener::bind(&config.client_addr).await?;
     let client_addr = listener.local_addr(&config.client_addr)?;
     // No admin HTTP port inside a simulation (axum needs a real socket).

@@ -34,6 +34,51 @@ pub fn now_since_epoch() -> Option<Duration> {
 }
 
 #[cfg(feature = "simulation")]
+pub use observe::{leaders, observe_raft, reset_observed};
+
+/// What the simulation driver sees of the nodes' raft state (all hosts of one
+/// simulation run on its thread, so a thread-local keeps parallel simulations apart).
+#[cfg(feature = "simulation")]
+mod observe {
+    use std::cell::RefCell;
+
+    use openraft::{RaftMetrics, ServerState};
+    use tokio::sync::watch;
+
+    use crate::raft::Member;
+
+    type Metrics = watch::Receiver<RaftMetrics<u64, Member>>;
+
+    thread_local! {
+        static NODES: RefCell<Vec<(u64, Metrics)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Registers a (re)started node's raft metrics (called by the node, in a simulation).
+    pub fn observe_raft(node: u64, metrics: Metrics) {
+        NODES.with(|n| n.borrow_mut().push((node, metrics)));
+    }
+
+    /// Forgets every node (a new simulation starts).
+    pub fn reset_observed() {
+        NODES.with(|n| n.borrow_mut().clear());
+    }
+
+    /// (term, node) of every node that currently reports itself leader (a crashed
+    /// node's last report included).
+    pub fn leaders() -> Vec<(u64, u64)> {
+        NODES.with(|n| {
+            n.borrow()
+                .iter()
+                .filter_map(|(id, m)| {
+                    let m = m.borrow();
+                    (m.state == ServerState::Leader).then_some((m.current_term, *id))
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(feature = "simulation")]
 pub use net::{bind, client_incoming, connector, peer_incoming, probe_refused};
 
 #[cfg(feature = "simulation")]

@@ -64,6 +64,8 @@ pub struct SeedReport {
     pub increments: u64,
     /// Faults injected.
     pub faults: u64,
+    /// Terms in which a leader was seen (election safety checked after every step).
+    pub terms_with_leader: u64,
     /// Keys whose linearizability search ran out of budget.
     pub inconclusive: u64,
     /// Everything that went wrong (empty: the seed passed).
@@ -159,6 +161,10 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     let mut next = 0usize;
     let mut active: Option<Planned> = None;
     let mut healed = false;
+    zk_server::sim::reset_observed();
+    // Election safety, checked after every step: at most one leader per term.
+    let mut leader_of: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut safety: Vec<String> = Vec::new();
     let wall = std::time::Instant::now();
     let mut last_second = 0;
     loop {
@@ -193,7 +199,17 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
             }
             healed = true;
         }
-        match sim.step() {
+        let stepped = sim.step();
+        for (term, node) in zk_server::sim::leaders() {
+            let first = *leader_of.entry(term).or_insert(node);
+            if first != node && safety.len() < 10 {
+                safety.push(format!(
+                    "election safety: nodes {first} and {node} both led term {term} (at {:?})",
+                    sim.elapsed()
+                ));
+            }
+        }
+        match stepped {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => return Err(format!("seed {}: simulation failed: {e}", o.seed)),
@@ -201,7 +217,10 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     }
     let sim_ms = sim.elapsed().as_millis() as u64;
     let out = std::mem::take(&mut *out.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok(check_outcome(o, out, &plan[..next], sim_ms))
+    let mut report = check_outcome(o, out, &plan[..next], sim_ms);
+    report.terms_with_leader = leader_of.len() as u64;
+    report.anomalies.splice(0..0, safety);
+    Ok(report)
 }
 
 fn apply(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize>) {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use turmoil::fs::shim::std::fs as simfs;
 
 /// Whether the calls go to the simulated disk.
+#[cfg(feature = "simulation")]
 #[inline]
 fn simulated() -> bool {
     crate::sim::active()
