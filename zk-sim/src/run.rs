@@ -64,8 +64,10 @@ pub struct SeedReport {
     pub increments: u64,
     /// Faults injected.
     pub faults: u64,
-    /// Terms in which a leader was seen (election safety checked after every step).
+    /// Terms in which a leader was seen (looked at after every step).
     pub terms_with_leader: u64,
+    /// Terms led by more than one node (legal with openraft's default leader ids).
+    pub terms_with_several_leaders: u64,
     /// Keys whose linearizability search ran out of budget.
     pub inconclusive: u64,
     /// Everything that went wrong (empty: the seed passed).
@@ -162,9 +164,11 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     let mut active: Option<Planned> = None;
     let mut healed = false;
     zk_server::sim::reset_observed();
-    // Election safety, checked after every step: at most one leader per term.
-    let mut leader_of: std::collections::BTreeMap<u64, u64> = Default::default();
-    let mut safety: Vec<String> = Vec::new();
+    // Leaders seen per term, after every step. openraft 0.9 runs in its default
+    // "advanced leader id" mode: a leader is identified by (term, node), and two nodes
+    // may both lead the same term (each elected by a quorum for its own leader id), so
+    // "one leader per term" is not an invariant here; it is counted, not failed.
+    let mut leaders_of: std::collections::BTreeMap<u64, BTreeSet<u64>> = Default::default();
     let wall = std::time::Instant::now();
     let mut last_second = 0;
     loop {
@@ -201,13 +205,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         }
         let stepped = sim.step();
         for (term, node) in zk_server::sim::leaders() {
-            let first = *leader_of.entry(term).or_insert(node);
-            if first != node && safety.len() < 10 {
-                safety.push(format!(
-                    "election safety: nodes {first} and {node} both led term {term} (at {:?})",
-                    sim.elapsed()
-                ));
-            }
+            leaders_of.entry(term).or_default().insert(node);
         }
         match stepped {
             Ok(true) => break,
@@ -218,8 +216,8 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     let sim_ms = sim.elapsed().as_millis() as u64;
     let out = std::mem::take(&mut *out.lock().unwrap_or_else(|e| e.into_inner()));
     let mut report = check_outcome(o, out, &plan[..next], sim_ms);
-    report.terms_with_leader = leader_of.len() as u64;
-    report.anomalies.splice(0..0, safety);
+    report.terms_with_leader = leaders_of.len() as u64;
+    report.terms_with_several_leaders = leaders_of.values().filter(|l| l.len() > 1).count() as u64;
     Ok(report)
 }
 
