@@ -21,6 +21,8 @@
 //! - [`zkwire`]: Apache ZooKeeper's jute client protocol on the same pipeline.
 //! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
 //!   integration tests (ours and applications').
+//! - [`sim`]: the seam to turmoil's deterministic simulation (feature `simulation`):
+//!   simulated network for the client and peer ports, simulated disk, simulated clock.
 //! - [`fuzzing`]: the decoders' entry points for the fuzz targets in `fuzz/` and the
 //!   corpus replay test.
 
@@ -34,6 +36,7 @@ pub mod limits;
 pub mod pipeline;
 pub mod raft;
 pub mod session;
+pub mod sim;
 pub mod state;
 pub mod storage;
 pub mod tls;

@@ -89,7 +89,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     config.validate()?;
     let data_dir = config.data_dir.clone();
     let mkdir = |p: &std::path::Path| {
-        std::fs::create_dir_all(p).map_err(|e| ServerError::DataDir {
+        crate::storage::ensure_dir(p).map_err(|e| ServerError::DataDir {
             path: p.display().to_string(),
             message: e.to_string(),
         })
@@ -149,45 +149,40 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     .await
     .map_err(|e| ServerError::Raft(e.to_string()))?;
 
-    let listener = TcpListener::bind(&config.client_addr)
-        .await
-        .map_err(|e| ServerError::Bind {
-            addr: config.client_addr.clone(),
+    #[cfg(feature = "simulation")]
+    if crate::sim::active() {
+        crate::sim::observe_raft(config.node_id, raft.metrics());
+    }
+    let listener = Listener::bind(&config.client_addr).await?;
+    let client_addr = listener.local_addr(&config.client_addr)?;
+    // No admin HTTP port inside a simulation (axum needs a real socket).
+    let admin_listener = if crate::sim::active() {
+        None
+    } else {
+        Some(
+            TcpListener::bind(&config.admin_addr)
+                .await
+                .map_err(|e| ServerError::Bind {
+                    addr: config.admin_addr.clone(),
+                    source: e,
+                })?,
+        )
+    };
+    let admin_addr = match &admin_listener {
+        Some(l) => l.local_addr().map_err(|e| ServerError::Bind {
+            addr: config.admin_addr.clone(),
             source: e,
-        })?;
-    let client_addr = listener.local_addr().map_err(|e| ServerError::Bind {
-        addr: config.client_addr.clone(),
-        source: e,
-    })?;
-    let admin_listener =
-        TcpListener::bind(&config.admin_addr)
-            .await
-            .map_err(|e| ServerError::Bind {
-                addr: config.admin_addr.clone(),
-                source: e,
-            })?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| ServerError::Bind {
-        addr: config.admin_addr.clone(),
-        source: e,
-    })?;
+        })?,
+        None => SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
 
     let peer_listener = if config.clustered() {
-        let addr = config.peer_bind_addr();
-        let l = TcpListener::bind(&addr)
-            .await
-            .map_err(|e| ServerError::Bind {
-                addr: addr.clone(),
-                source: e,
-            })?;
-        Some(l)
+        Some(Listener::bind(&config.peer_bind_addr()).await?)
     } else {
         None
     };
     let peer_addr = match &peer_listener {
-        Some(l) => Some(l.local_addr().map_err(|e| ServerError::Bind {
-            addr: config.peer_bind_addr(),
-            source: e,
-        })?),
+        Some(l) => Some(l.local_addr(&config.peer_bind_addr())?),
         None => None,
     };
 
@@ -235,15 +230,21 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             let _ = peer_stop.wait_for(|s| *s).await;
         };
         let served: futures::future::BoxFuture<'static, Result<(), tonic::transport::Error>> =
-            match peer_tls {
+            match (listener, peer_tls) {
+                #[cfg(feature = "simulation")]
+                (Listener::Sim(listener), _) => {
+                    let (incoming, accept) = crate::sim::peer_incoming(listener, stop_rx.clone());
+                    tasks.push(accept);
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown))
+                }
                 // Mutual TLS: a peer without a certificate from the peer CA never gets
                 // past the handshake.
-                Some(tls) => {
+                (Listener::Tokio(listener), Some(tls)) => {
                     let incoming =
                         crate::tls::accept::spawn_incoming(listener, tls, stop_rx.clone());
                     Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown))
                 }
-                None => {
+                (Listener::Tokio(listener), None) => {
                     let incoming = tonic::transport::server::TcpIncoming::from(listener)
                         .with_nodelay(Some(true));
                     Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown))
@@ -268,8 +269,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         .max_encoding_message_size(max_msg);
     // One client port: ZooKeeper's protocol and four-letter words are served by the
     // listener; gRPC connections come out of `incoming`.
-    let (incoming, accept_task) =
-        crate::api::listener::spawn(listener, pipeline.clone(), client_tls, stop_rx.clone());
+    let (incoming, accept_task) = match listener {
+        Listener::Tokio(listener) => {
+            crate::api::listener::spawn(listener, pipeline.clone(), client_tls, stop_rx.clone())
+        }
+        #[cfg(feature = "simulation")]
+        Listener::Sim(listener) => {
+            crate::sim::client_incoming(listener, pipeline.clone(), stop_rx.clone())
+        }
+    };
     tasks.push(accept_task);
     let mut grpc_stop = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -285,40 +293,42 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         }
     }));
 
-    let router = crate::admin::http::router(pipeline.clone());
-    let mut admin_stop = stop_rx.clone();
-    let admin_stop_rx = stop_rx.clone();
-    let admin_allow_plaintext = config.tls.admin_allow_plaintext;
-    tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = admin_stop.wait_for(|s| *s).await;
-        };
-        let served = match admin_tls {
-            None => {
-                axum::serve(admin_listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            Some(tls) => {
-                match crate::tls::admin::spawn(
-                    admin_listener,
-                    tls,
-                    admin_allow_plaintext,
-                    admin_stop_rx,
-                ) {
-                    Ok(incoming) => {
-                        axum::serve(incoming, router)
-                            .with_graceful_shutdown(shutdown)
-                            .await
-                    }
-                    Err(e) => Err(e),
+    if let Some(admin_listener) = admin_listener {
+        let router = crate::admin::http::router(pipeline.clone());
+        let mut admin_stop = stop_rx.clone();
+        let admin_stop_rx = stop_rx.clone();
+        let admin_allow_plaintext = config.tls.admin_allow_plaintext;
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = admin_stop.wait_for(|s| *s).await;
+            };
+            let served = match admin_tls {
+                None => {
+                    axum::serve(admin_listener, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await
                 }
+                Some(tls) => {
+                    match crate::tls::admin::spawn(
+                        admin_listener,
+                        tls,
+                        admin_allow_plaintext,
+                        admin_stop_rx,
+                    ) {
+                        Ok(incoming) => {
+                            axum::serve(incoming, router)
+                                .with_graceful_shutdown(shutdown)
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(e) = served {
+                tracing::error!("admin listener stopped: {e}");
             }
-        };
-        if let Err(e) = served {
-            tracing::error!("admin listener stopped: {e}");
-        }
-    }));
+        }));
+    }
 
     let armed = Arc::new(AtomicU64::new(NO_TERM));
     tasks.push(tokio::spawn(expire_sessions(
@@ -610,11 +620,7 @@ async fn watch_leader_process(p: Arc<Pipeline>) {
         let Some(member) = m.membership_config.membership().get_node(&leader).cloned() else {
             continue;
         };
-        let probe =
-            tokio::time::timeout(heartbeat, tokio::net::TcpStream::connect(&member.peer_addr))
-                .await;
-        let refused =
-            matches!(&probe, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+        let refused = probe_refused(&member.peer_addr, heartbeat).await;
         if !refused {
             continue;
         }
@@ -734,6 +740,55 @@ async fn watch_leader_process(p: Arc<Pipeline>) {
                 let _ = p.raft.trigger().elect().await;
             }
         }
+    }
+}
+
+/// Whether a connection to `addr` is refused (no process listens there), within `within`.
+async fn probe_refused(addr: &str, within: Duration) -> bool {
+    #[cfg(feature = "simulation")]
+    if crate::sim::active() {
+        return crate::sim::probe_refused(addr, within).await;
+    }
+    let probe = tokio::time::timeout(within, tokio::net::TcpStream::connect(addr)).await;
+    matches!(&probe, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
+/// A client or peer port: a real TCP listener, or a simulated one inside a simulation.
+enum Listener {
+    Tokio(TcpListener),
+    #[cfg(feature = "simulation")]
+    Sim(turmoil::net::TcpListener),
+}
+
+impl Listener {
+    async fn bind(addr: &str) -> Result<Listener, ServerError> {
+        let bind_err = |e| ServerError::Bind {
+            addr: addr.to_string(),
+            source: e,
+        };
+        #[cfg(feature = "simulation")]
+        if crate::sim::active() {
+            return crate::sim::bind(addr)
+                .await
+                .map(Listener::Sim)
+                .map_err(bind_err);
+        }
+        TcpListener::bind(addr)
+            .await
+            .map(Listener::Tokio)
+            .map_err(bind_err)
+    }
+
+    fn local_addr(&self, addr: &str) -> Result<SocketAddr, ServerError> {
+        let r = match self {
+            Listener::Tokio(l) => l.local_addr(),
+            #[cfg(feature = "simulation")]
+            Listener::Sim(l) => l.local_addr(),
+        };
+        r.map_err(|e| ServerError::Bind {
+            addr: addr.to_string(),
+            source: e,
+        })
     }
 }
 

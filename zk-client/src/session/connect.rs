@@ -59,6 +59,21 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+/// Opens the channel: real TCP, or turmoil's simulated network inside a simulation.
+async fn connect(endpoint: Endpoint) -> Result<Channel, tonic::transport::Error> {
+    #[cfg(feature = "simulation")]
+    if turmoil::in_simulation() {
+        let connector = tower::service_fn(|uri: tonic::codegen::http::Uri| async move {
+            let host = uri.host().unwrap_or("localhost").to_string();
+            let port = uri.port_u16().unwrap_or(80);
+            let s = turmoil::net::TcpStream::connect(format!("{host}:{port}")).await?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+        });
+        return endpoint.connect_with_connector(connector).await;
+    }
+    endpoint.connect().await
+}
+
 /// Connects to `host` and performs the handshake. The caller bounds the whole attempt
 /// with a timeout; `connect_timeout` bounds the TCP connect. With `tls` the connection
 /// is TLS (the server's certificate verified against the configured CA).
@@ -80,8 +95,7 @@ pub(crate) async fn open(
             .map_err(|e| transport("TLS settings", &e))?;
     }
     let endpoint = endpoint.tcp_nodelay(true).connect_timeout(connect_timeout);
-    let channel = endpoint
-        .connect()
+    let channel = connect(endpoint)
         .await
         .map_err(|e| transport("connect", &e))?;
     let mut client = ZooKeeperClient::new(channel)

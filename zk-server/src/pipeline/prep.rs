@@ -16,6 +16,9 @@ use crate::tree::{Command, CreateMode, TxnOp};
 
 /// Wall-clock ms since the Unix epoch (ctime/mtime stamps).
 pub fn now_ms() -> i64 {
+    if let Some(sim) = crate::sim::now_since_epoch() {
+        return sim.as_millis() as i64;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

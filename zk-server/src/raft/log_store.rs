@@ -662,6 +662,7 @@ mod tests {
         let opts = WalOptions {
             sync: SyncMode::Never,
             segment_bytes: 4096,
+            preallocate_bytes: 0,
         };
         let size = postcard::to_allocvec(&normal(1, 1)).unwrap().len();
         let mut s = LogStore::open_budgeted(dir.path(), opts, 2 * size)

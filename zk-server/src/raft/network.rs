@@ -109,6 +109,12 @@ impl Peers {
             .connect_timeout(Duration::from_millis(500))
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_while_idle(true);
+        #[cfg(feature = "simulation")]
+        if crate::sim::active() {
+            let channel = endpoint.connect_with_connector_lazy(crate::sim::connector());
+            map.insert(addr.to_string(), channel.clone());
+            return Ok(channel);
+        }
         let channel = endpoint.connect_lazy();
         map.insert(addr.to_string(), channel.clone());
         Ok(channel)

@@ -182,10 +182,14 @@ impl Inner {
     }
 }
 
-/// Runs blocking file work off the async threads.
+/// Runs blocking file work off the async threads (in the caller inside a simulation,
+/// whose simulated disk and determinism a thread pool would escape).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
+    if crate::sim::active() {
+        return f();
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StorageError::Task(e.to_string()))?

@@ -5,7 +5,7 @@
 //! File format: `b"ZKMETA01"`, `len: u32 LE`, `crc32: u32 LE` over `len ‖ payload`,
 //! then `payload` (postcard).
 
-use std::fs::{self, File, OpenOptions};
+use super::disk::{self as fs, File, OpenOptions};
 use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};

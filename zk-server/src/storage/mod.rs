@@ -6,12 +6,12 @@
 //! - [`snapshot_files`]: checksummed snapshot files, newest two kept.
 //! - [`stats`]: fsync latency and group-commit counters for `/metrics`.
 
+pub mod disk;
 pub mod meta;
 pub mod snapshot_files;
 pub mod stats;
 pub mod wal;
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -124,12 +124,26 @@ impl StorageError {
 
 /// `fsync`s a directory so that entries created, renamed or removed in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    let f = File::open(dir).map_err(|e| StorageError::io("open dir", dir, e))?;
-    f.sync_all()
-        .map_err(|e| StorageError::io("fsync dir", dir, e))
+    disk::sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))
 }
 
-/// Creates `dir` (and parents) if missing.
+/// Creates `dir` (and parents) if missing, durably: the parent of every directory it
+/// creates is fsynced, or a crash soon after could lose the new directory's entry and
+/// with it every file written below (found by the simulation's crash of every node).
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), StorageError> {
-    std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !disk::exists(a))
+        .map(Path::to_path_buf)
+        .collect();
+    disk::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
+    // Deepest first: each new entry is made durable in its (now existing) parent.
+    for created in &missing {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(parent)?;
+    }
+    Ok(())
 }

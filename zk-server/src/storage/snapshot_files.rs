@@ -5,7 +5,7 @@
 //! over `meta_len ‖ data_len ‖ meta ‖ data`, then `meta`, then `data`. Both parts are
 //! opaque bytes to this module (the raft layer puts its snapshot meta and the tree there).
 
-use std::fs::{self, OpenOptions};
+use super::disk::{self as fs, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 

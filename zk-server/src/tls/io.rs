@@ -96,6 +96,9 @@ pub enum Conn {
     Plain(TcpStream),
     /// TLS, boxed (a rustls session is large).
     Tls(Box<TlsConn>),
+    /// A connection over turmoil's simulated network ([`crate::sim`]).
+    #[cfg(feature = "simulation")]
+    Sim(turmoil::net::TcpStream),
 }
 
 /// An accepted connection and what its transport proved.
@@ -124,6 +127,11 @@ macro_rules! delegate {
             }
             Conn::Tls($s) => {
                 let $s = Pin::new(&mut **$s);
+                $e
+            }
+            #[cfg(feature = "simulation")]
+            Conn::Sim($s) => {
+                let $s = Pin::new($s);
                 $e
             }
         }
@@ -165,6 +173,8 @@ impl AsyncWrite for ServerConn {
         match &self.conn {
             Conn::Plain(s) => s.is_write_vectored(),
             Conn::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "simulation")]
+            Conn::Sim(s) => s.is_write_vectored(),
         }
     }
 }

@@ -144,6 +144,9 @@ pub struct Wal {
     dir: PathBuf,
     tx: Option<mpsc::Sender<Op>>,
     thread: Option<JoinHandle<()>>,
+    /// Inside a simulation there is no writer thread (its timing would not be
+    /// deterministic): each operation is written, fsynced and completed in the caller.
+    inline: Option<parking_lot::Mutex<Writer>>,
     stats: Arc<StorageStats>,
 }
 
@@ -180,6 +183,18 @@ impl Wal {
             batch_records: 0,
             stats: stats.clone(),
         };
+        if crate::sim::active() {
+            return Ok((
+                Wal {
+                    dir: dir.to_path_buf(),
+                    tx: None,
+                    thread: None,
+                    inline: Some(parking_lot::Mutex::new(writer)),
+                    stats,
+                },
+                records,
+            ));
+        }
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("zk-wal-writer".into())
@@ -190,6 +205,7 @@ impl Wal {
                 dir: dir.to_path_buf(),
                 tx: Some(tx),
                 thread: Some(thread),
+                inline: None,
                 stats,
             },
             records,
@@ -231,6 +247,12 @@ impl Wal {
         let gone = || StorageError::WriterGone {
             path: self.dir.clone(),
         };
+        if let Some(writer) = &self.inline {
+            let mut w = writer.lock();
+            w.handle(op);
+            w.commit();
+            return;
+        }
         match &self.tx {
             Some(tx) => {
                 if let Err(mpsc::SendError(op)) = tx.send(op) {
@@ -318,6 +340,9 @@ impl Wal {
 impl Drop for Wal {
     fn drop(&mut self) {
         self.tx = None;
+        if let Some(w) = self.inline.take() {
+            w.into_inner().commit();
+        }
         if let Some(t) = self.thread.take() {
             // A completion that dropped the last handle runs on the writer itself.
             if t.thread().id() != std::thread::current().id() {

@@ -1,6 +1,6 @@
 //! Reading the segments back on open: torn tail cut, any other damage an error.
 
-use std::fs::{self, OpenOptions};
+use crate::storage::disk::{self as fs, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::segment::{checksum, Segment};

@@ -1,6 +1,6 @@
 //! The record format and one segment file's bookkeeping.
 
-use std::fs::{File, OpenOptions};
+use crate::storage::disk::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::{WalRecord, HEADER, MAX_RECORD_LEN, SEG_PREFIX, SEG_SUFFIX};
@@ -34,9 +34,8 @@ pub(super) fn open_for_append(path: &Path) -> Result<(File, u64), StorageError> 
         .open(path)
         .map_err(|e| StorageError::io("open", path, e))?;
     let size = f
-        .metadata()
-        .map_err(|e| StorageError::io("stat", path, e))?
-        .len();
+        .file_len()
+        .map_err(|e| StorageError::io("stat", path, e))?;
     Ok((f, size))
 }
 

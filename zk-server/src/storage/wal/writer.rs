@@ -1,7 +1,6 @@
 //! The single writer thread: drains the queue, writes, fsyncs once, completes in order.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use crate::storage::disk::{self as fs, File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -51,7 +50,7 @@ impl Writer {
         self.commit();
     }
 
-    fn handle(&mut self, op: Op) {
+    pub(super) fn handle(&mut self, op: Op) {
         if let Some(e) = &self.failed {
             op.fail(e.clone());
             return;
@@ -98,7 +97,7 @@ impl Writer {
     }
 
     /// Writes what is buffered, fsyncs once, completes everything pending in order.
-    fn commit(&mut self) {
+    pub(super) fn commit(&mut self) {
         if self.failed.is_none() {
             if let Err(e) = self.write_buf().and_then(|()| self.sync_file()) {
                 self.poison(e);

@@ -1,0 +1,234 @@
+//! The seam to deterministic simulation with turmoil (cargo feature `simulation`).
+//!
+//! A node started by [`crate::run`] inside a turmoil host ([`active`]) uses, instead of
+//! the OS: turmoil's simulated TCP for its client and peer ports and for dialling peers;
+//! turmoil's simulated disk for all storage ([`crate::storage::disk`]), written inline
+//! instead of by the WAL writer thread; turmoil's clock for the time stamped on writes.
+//! Outside a simulation — always, in a build without the feature — nothing changes.
+//! The admin HTTP port is not started inside a simulation (axum needs a real socket).
+
+use std::time::Duration;
+
+/// True when running inside a turmoil simulation host (never without the feature).
+#[inline]
+pub fn active() -> bool {
+    #[cfg(feature = "simulation")]
+    {
+        turmoil::in_simulation()
+    }
+    #[cfg(not(feature = "simulation"))]
+    {
+        false
+    }
+}
+
+/// The simulated wall clock (time since the Unix epoch) inside a simulation; None outside.
+pub fn now_since_epoch() -> Option<Duration> {
+    #[cfg(feature = "simulation")]
+    {
+        if active() {
+            return turmoil::since_epoch();
+        }
+    }
+    None
+}
+
+#[cfg(feature = "simulation")]
+pub use observe::{leaders, observe_raft, reset_observed};
+
+/// What the simulation driver sees of the nodes' raft state (all hosts of one
+/// simulation run on its thread, so a thread-local keeps parallel simulations apart).
+#[cfg(feature = "simulation")]
+mod observe {
+    use std::cell::RefCell;
+
+    use openraft::{RaftMetrics, ServerState};
+    use tokio::sync::watch;
+
+    use crate::raft::Member;
+
+    type Metrics = watch::Receiver<RaftMetrics<u64, Member>>;
+
+    thread_local! {
+        static NODES: RefCell<Vec<(u64, Metrics)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Registers a (re)started node's raft metrics (called by the node, in a simulation).
+    pub fn observe_raft(node: u64, metrics: Metrics) {
+        NODES.with(|n| n.borrow_mut().push((node, metrics)));
+    }
+
+    /// Forgets every node (a new simulation starts).
+    pub fn reset_observed() {
+        NODES.with(|n| n.borrow_mut().clear());
+    }
+
+    /// (term, node) of every node that currently reports itself leader (a crashed
+    /// node's last report included).
+    pub fn leaders() -> Vec<(u64, u64)> {
+        NODES.with(|n| {
+            n.borrow()
+                .iter()
+                .filter_map(|(id, m)| {
+                    let m = m.borrow();
+                    (m.state == ServerState::Leader).then_some((m.current_term, *id))
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(feature = "simulation")]
+pub use net::{bind, client_incoming, connector, peer_incoming, probe_refused};
+
+#[cfg(feature = "simulation")]
+mod net {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hyper_util::rt::TokioIo;
+    use tokio::sync::{mpsc, watch};
+    use tokio_stream::wrappers::ReceiverStream;
+    use turmoil::net::{TcpListener, TcpStream};
+
+    use crate::admin::fourlw;
+    use crate::api::listener::{classify, Incoming, Protocol};
+    use crate::pipeline::Pipeline;
+    use crate::tls::io::{Conn, ConnInfo, ServerConn};
+
+    /// Binds a simulated listener at `addr` (`0.0.0.0:port` or this host's name).
+    pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    /// Accepts simulated connections until `stop`; hands each one to tonic as a
+    /// [`ServerConn`] (the peer port: everything is gRPC).
+    pub fn peer_incoming(
+        listener: TcpListener,
+        mut stop: watch::Receiver<bool>,
+    ) -> (Incoming, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tokio::pin!(stopped);
+            loop {
+                let (socket, peer) = tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tx.closed() => return,
+                    a = listener.accept() => match a {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::debug!("simulated accept: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    },
+                };
+                if tx.send(Ok(server_conn(socket, peer))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (ReceiverStream::new(rx), task)
+    }
+
+    /// The client port inside a simulation: the first four bytes pick the protocol as
+    /// on a real port ([`classify`]); gRPC connections come out of the returned stream.
+    /// (No TLS and no per-IP connection limit in a simulation.)
+    pub fn client_incoming(
+        listener: TcpListener,
+        pipeline: Arc<Pipeline>,
+        mut stop: watch::Receiver<bool>,
+    ) -> (Incoming, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(64);
+        let task = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tokio::pin!(stopped);
+            loop {
+                let (mut socket, peer) = tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tx.closed() => return,
+                    a = listener.accept() => match a {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::debug!("simulated accept: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    },
+                };
+                let tx = tx.clone();
+                let p = pipeline.clone();
+                tokio::spawn(async move {
+                    let mut first = [0u8; 4];
+                    let sniff = async {
+                        loop {
+                            match socket.peek(&mut first).await {
+                                Ok(0) | Err(_) => return false,
+                                Ok(n) if n >= 4 => return true,
+                                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+                            }
+                        }
+                    };
+                    match tokio::time::timeout(Duration::from_secs(10), sniff).await {
+                        Ok(true) => {}
+                        _ => return,
+                    }
+                    match classify(first) {
+                        Protocol::Grpc => {
+                            let _ = tx.send(Ok(server_conn(socket, peer))).await;
+                        }
+                        Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
+                        Protocol::ZooKeeper => {
+                            crate::zkwire::conn::serve(p, socket, peer, None).await
+                        }
+                        Protocol::Tls => {}
+                    }
+                });
+            }
+        });
+        (ReceiverStream::new(rx), task)
+    }
+
+    fn server_conn(socket: TcpStream, peer: SocketAddr) -> ServerConn {
+        ServerConn {
+            conn: Conn::Sim(socket),
+            info: ConnInfo {
+                remote: Some(peer),
+                x509: None,
+                cert_names: None,
+            },
+            slot: None,
+        }
+    }
+
+    /// A tonic connector dialling `host:port` over the simulated network.
+    pub fn connector() -> impl tower::Service<
+        tonic::codegen::http::Uri,
+        Response = TokioIo<TcpStream>,
+        Error = std::io::Error,
+        Future = impl Send,
+    > + Clone
+           + Send
+           + 'static {
+        tower::service_fn(|uri: tonic::codegen::http::Uri| async move {
+            let host = uri.host().unwrap_or("localhost").to_string();
+            let port = uri.port_u16().unwrap_or(80);
+            let s = TcpStream::connect(format!("{host}:{port}")).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(s))
+        })
+    }
+
+    /// Whether a connection to `addr` is refused (nothing listens there), within `within`.
+    pub async fn probe_refused(addr: &str, within: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, TcpStream::connect(addr)).await,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        )
+    }
+}
