@@ -72,17 +72,21 @@ fn term_of(c: &TestCluster, i: usize) -> u64 {
     m.current_term
 }
 
+/// A write through every server in turn: the followers' writes travel to the leader on
+/// the authenticated `Forward` stream, so peer authentication must let them through.
 async fn write_ok(c: &TestCluster, path: &str) {
-    let client = Client::builder()
-        .servers(&c.connect_string())
-        .connect()
-        .await
-        .expect("connect");
-    client
-        .create(path, "", &CreateOptions::persistent())
-        .await
-        .expect("the ensemble still commits");
-    client.close().await.expect("close");
+    for i in 0..c.len() {
+        let client = Client::builder()
+            .servers(&c.client_addr(i))
+            .connect()
+            .await
+            .expect("connect");
+        client
+            .create(&format!("{path}-{i}"), "", &CreateOptions::persistent())
+            .await
+            .unwrap_or_else(|e| panic!("server {i}: the ensemble still commits: {e}"));
+        client.close().await.expect("close");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
