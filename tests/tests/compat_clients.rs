@@ -1,0 +1,158 @@
+//! Independent ZooKeeper clients against our server, single node and 3-node ensemble:
+//! kazoo (Python, `tests/compat/kazoo_check.py`) and Apache Curator 5.4 on the Java
+//! ZooKeeper client 3.8 (Debian's packages, `tests/compat/CuratorCheck.java`). Each
+//! program exercises plain operations, watches, transactions and its library's own
+//! recipes, and exits 0 only if every check passed. `.ci/run` installs both; where one
+//! is missing, its test prints a NOTICE and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tests::{bounded, init_tracing};
+use zk_server::testing::{TestCluster, TestServer};
+
+/// Jars the Curator check needs, from Debian's libcurator-*-java and zookeeper packages.
+const JARS: &[&str] = &[
+    "curator-client",
+    "curator-framework",
+    "curator-recipes",
+    "zookeeper",
+    "zookeeper-jute",
+    "guava",
+    "slf4j-api",
+    "slf4j-nop",
+    "netty-handler",
+    "netty-transport",
+    "netty-common",
+    "netty-buffer",
+    "netty-codec",
+    "netty-resolver",
+    "netty-transport-native-epoll",
+    "netty-transport-native-unix-common",
+];
+
+fn compat_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("compat")
+}
+
+/// `java -cp JARS CuratorCheck.java`, or None (with a notice) if Java or a jar is missing.
+fn curator_command() -> Option<tokio::process::Command> {
+    let mut cp = Vec::new();
+    for jar in JARS {
+        let path = Path::new("/usr/share/java").join(format!("{jar}.jar"));
+        if !path.exists() {
+            println!(
+                "NOTICE: {} missing (apt-get install -y libcurator-recipes-java zookeeper); skipping",
+                path.display()
+            );
+            return None;
+        }
+        cp.push(path.display().to_string());
+    }
+    if std::process::Command::new("java")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        println!("NOTICE: no java; skipping");
+        return None;
+    }
+    let mut cmd = tokio::process::Command::new("java");
+    cmd.arg("-cp")
+        .arg(cp.join(":"))
+        .arg(compat_dir().join("CuratorCheck.java"));
+    Some(cmd)
+}
+
+/// `python3 kazoo_check.py`, or None (with a notice) if kazoo is not importable.
+fn kazoo_command() -> Option<tokio::process::Command> {
+    let has_kazoo = std::process::Command::new("python3")
+        .args(["-c", "import kazoo"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_kazoo {
+        println!("NOTICE: python3 with kazoo not found (pip install kazoo); skipping");
+        return None;
+    }
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(compat_dir().join("kazoo_check.py"));
+    Some(cmd)
+}
+
+/// Runs a check program against `hosts` and asserts it passed, showing its output.
+async fn run_check(mut cmd: tokio::process::Command, hosts: &str, expect: &str) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(150),
+        cmd.arg(hosts)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("check program finished in time")
+    .expect("check program started");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{hosts}: {text}");
+    assert!(text.contains(expect), "{text}");
+}
+
+/// Production-like ticks (session timeouts of seconds, as the clients ask for), fsync off.
+async fn single() -> TestServer {
+    init_tracing();
+    TestServer::start_with(|c| c.tick_ms = 1000)
+        .await
+        .expect("start server")
+}
+
+async fn ensemble() -> TestCluster {
+    init_tracing();
+    TestCluster::start_with(3, 0, |c| c.tick_ms = 1000)
+        .await
+        .expect("start ensemble")
+}
+
+#[tokio::test]
+async fn kazoo_against_one_server() {
+    let Some(cmd) = kazoo_command() else { return };
+    bounded(180, async {
+        let s = single().await;
+        run_check(cmd, &s.connect_string(), "kazoo compat:").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kazoo_against_an_ensemble() {
+    let Some(cmd) = kazoo_command() else { return };
+    bounded(180, async {
+        let c = ensemble().await;
+        run_check(cmd, &c.connect_string(), "kazoo compat:").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn curator_against_one_server() {
+    let Some(cmd) = curator_command() else { return };
+    bounded(180, async {
+        let s = single().await;
+        run_check(cmd, &s.connect_string(), "curator compat:").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn curator_against_an_ensemble() {
+    let Some(cmd) = curator_command() else { return };
+    bounded(180, async {
+        let c = ensemble().await;
+        run_check(cmd, &c.connect_string(), "curator compat:").await;
+    })
+    .await;
+}
