@@ -54,10 +54,12 @@ public class CuratorCheck {
         // Curator cache sees changes
         CuratorCache cache = CuratorCache.build(c, root + "/a");
         CountDownLatch changed = new CountDownLatch(1);
+        CountDownLatch loaded = new CountDownLatch(1);
         cache.listenable().addListener(CuratorCacheListener.builder().forChanges((o, n) -> {
-            if (Arrays.equals(n.getData(), b("v"))) changed.countDown(); }).build());
+            if (Arrays.equals(n.getData(), b("v"))) changed.countDown(); })
+            .forInitialized(loaded::countDown).build());
         cache.start();
-        Thread.sleep(300);
+        check(loaded.await(5, TimeUnit.SECONDS), "CuratorCache initialized");
         c.setData().forPath(root + "/a/b", b("v"));
         check(changed.await(5, TimeUnit.SECONDS), "CuratorCache change event");
         cache.close();
@@ -142,6 +144,62 @@ public class CuratorCheck {
         q.start(); q.put("a"); q.put("b");
         check("a".equals(got.poll(5, TimeUnit.SECONDS)) && "b".equals(got.poll(5, TimeUnit.SECONDS)), "DistributedQueue order");
         q.close();
+        // the plain Java client for the calls Curator does not make
+        ZooKeeper zk = c.getZookeeperClient().getZooKeeper();
+        Stat created = new Stat();
+        zk.create(root + "/raw", b("r"), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT, created);
+        check(created.getCzxid() > 0 && created.getDataLength() == 1, "create2 returns the stat");
+        zk.create(root + "/raw/e1", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL);
+        zk.create(root + "/raw/e1x", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL);
+        List<String> eph = zk.getEphemerals(root + "/raw/e1");
+        check(eph.size() == 2 && eph.contains(root + "/raw/e1x"), "getEphemerals by prefix " + eph);
+        check(zk.getAllChildrenNumber(root + "/raw") == 2, "getAllChildrenNumber");
+        Stat kids = new Stat();
+        List<String> children = zk.getChildren(root + "/raw", false, kids);
+        check(children.size() == 2 && kids.getNumChildren() == 2, "getChildren2 with stat");
+        List<org.apache.zookeeper.data.ClientInfo> who = zk.whoAmI();
+        check(!who.isEmpty() && who.get(0).getAuthScheme().equals("ip"), "whoAmI " + who);
+        CountDownLatch sync = new CountDownLatch(1);
+        zk.sync(root + "/raw", (rc, path, ctx) -> { if (rc == 0) sync.countDown(); }, null);
+        check(sync.await(5, TimeUnit.SECONDS), "sync");
+        List<org.apache.zookeeper.data.ACL> readAdmin = Collections.singletonList(new org.apache.zookeeper.data.ACL(
+            ZooDefs.Perms.READ | ZooDefs.Perms.ADMIN, ZooDefs.Ids.ANYONE_ID_UNSAFE));
+        Stat aclStat = zk.setACL(root + "/raw", readAdmin, -1);
+        check(aclStat.getAversion() == 1, "setACL returns the stat with aversion 1");
+        check(zk.getACL(root + "/raw", new Stat()).equals(readAdmin), "getACL");
+        try { zk.create(root + "/raw/denied", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT); check(false, "create without CREATE"); }
+        catch (KeeperException.NoAuthException e) { check(true, ""); }
+        zk.setACL(root + "/raw", ZooDefs.Ids.OPEN_ACL_UNSAFE, 1);
+        // one-shot exists watch on a missing node fires on create; removeWatches answers
+        CountDownLatch born = new CountDownLatch(1);
+        check(zk.exists(root + "/raw/later", e -> {
+            if (e.getType() == Watcher.Event.EventType.NodeCreated) born.countDown(); }) == null, "exists on a missing node");
+        zk.create(root + "/raw/later", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        check(born.await(5, TimeUnit.SECONDS), "exists watch fires on create");
+        Watcher unused = e -> {};
+        zk.getData(root + "/raw/later", unused, null);
+        zk.removeWatches(root + "/raw/later", unused, Watcher.WatcherType.Data, false);
+        try { zk.removeWatches(root + "/raw/later", unused, Watcher.WatcherType.Data, false); check(false, "second removeWatches"); }
+        catch (KeeperException.NoWatcherException e) { check(true, ""); }
+        // a failed multi reports each op's result, and nothing is applied
+        try {
+            zk.multi(Arrays.asList(Op.create(root + "/raw/m1", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT),
+                Op.delete(root + "/raw/missing", -1)));
+            check(false, "multi with a missing node fails");
+        } catch (KeeperException e) {
+            List<OpResult> rs = e.getResults();
+            check(e.code() == KeeperException.Code.NONODE && rs.size() == 2
+                && ((OpResult.ErrorResult) rs.get(1)).getErr() == KeeperException.Code.NONODE.intValue()
+                && zk.exists(root + "/raw/m1", false) == null, "failed multi " + rs);
+        }
+        List<OpResult> ok = zk.multi(Arrays.asList(
+            Op.create(root + "/raw/m2", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT),
+            Op.setData(root + "/raw/m2", b("z"), 0), Op.check(root + "/raw", -1)));
+        check(ok.get(1) instanceof OpResult.SetDataResult && ((OpResult.SetDataResult) ok.get(1)).getStat().getVersion() == 1, "multi results");
+        // multiRead (getData and getChildren in one round trip)
+        List<OpResult> reads = zk.multi(Arrays.asList(Op.getData(root + "/raw/m2"), Op.getChildren(root + "/raw")));
+        check(Arrays.equals(((OpResult.GetDataResult) reads.get(0)).getData(), b("z"))
+            && ((OpResult.GetChildrenResult) reads.get(1)).getChildren().size() == 4, "multiRead " + reads);
         c.delete().deletingChildrenIfNeeded().forPath(root);
         c.close();
         System.out.println("curator compat: " + checks + " checks passed");
