@@ -76,6 +76,7 @@ try:
     zk.get(root + "/secret"); check(False, "NoAuth without credentials")
 except NoAuthError: check(True, "")
 zk2 = KazooClient(hosts=hosts, auth_data=[("digest", "bob:secret")]); zk2.start(timeout=10)
+zk2.sync(root)  # zk2 may be on another server of an ensemble: catch up first
 check(zk2.get(root + "/secret")[0] == b"s", "digest auth reads")
 # recipes
 lock = zk.Lock(root + "/lock", "me"); lock2 = zk2.Lock(root + "/lock", "other")
@@ -105,6 +106,7 @@ party.leave()
 # session expiry: ephemerals go away when the session closes
 zk2.create(root + "/eph2", ephemeral=True)
 zk2.stop(); zk2.close()
+zk.sync(root)  # the close went through zk2's server; catch up before reading
 check(zk.exists(root + "/eph2") is None, "ephemeral gone after close")
 zk.add_auth("digest", "bob:secret")
 zk.delete(root, recursive=True)
