@@ -470,9 +470,9 @@ async fn all_words_when_allowed() {
         assert!(four_letter_word(&s, "envi")
             .await
             .starts_with("Environment:\n"));
-        assert!(four_letter_word(&s, "conf")
-            .await
-            .contains("tickTime=100\n"));
+        let conf = four_letter_word(&s, "conf").await;
+        assert!(conf.contains("tickTime=100\n"), "{conf}");
+        assert!(conf.contains("maxClientCnxns=60\n"), "{conf}");
         assert!(four_letter_word(&s, "stat").await.contains("Clients:\n"));
     })
     .await;
