@@ -156,3 +156,53 @@ async fn curator_against_an_ensemble() {
     })
     .await;
 }
+
+/// kazoo connected to one server of an ensemble keeps its session, ephemeral node and
+/// watch when that server is killed: it moves to another server (ZooKeeper's session
+/// semantics, which Curator and kazoo rely on).
+#[tokio::test]
+async fn kazoo_session_moves_when_its_server_dies() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    if kazoo_command().is_none() {
+        return;
+    }
+    bounded(180, async {
+        let mut c = ensemble().await;
+        let mut child = tokio::process::Command::new("python3")
+            .arg(compat_dir().join("kazoo_failover.py"))
+            .arg(c.connect_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start kazoo_failover.py");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = out.next_line().await.expect("read").unwrap_or_default();
+        let addr = first
+            .strip_prefix("CONNECTED ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+            .to_string();
+        let victim = (0..c.len())
+            .find(|&i| c.client_addr(i) == addr)
+            .unwrap_or_else(|| panic!("{addr} is not a server of {}", c.connect_string()));
+        c.stop(victim).await;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").await.expect("write");
+        drop(stdin);
+        let mut rest = Vec::new();
+        while let Some(line) = out.next_line().await.expect("read") {
+            rest.push(line);
+        }
+        let status = child.wait().await.expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = e.read_to_string(&mut err).await;
+        }
+        assert!(status.success(), "{rest:?}\n{err}");
+        println!("{rest:?}");
+        assert!(rest.iter().any(|l| l.contains("session moved")), "{rest:?}");
+    })
+    .await;
+}
