@@ -16,6 +16,7 @@ import org.apache.curator.framework.recipes.nodes.*;
 import org.apache.curator.framework.recipes.queue.*;
 import org.apache.curator.framework.recipes.shared.*;
 import org.apache.curator.retry.RetryNTimes;
+import org.apache.curator.x.discovery.*;
 import org.apache.zookeeper.*;
 import org.apache.zookeeper.data.Stat;
 
@@ -144,6 +145,39 @@ public class CuratorCheck {
         q.start(); q.put("a"); q.put("b");
         check("a".equals(got.poll(5, TimeUnit.SECONDS)) && "b".equals(got.poll(5, TimeUnit.SECONDS)), "DistributedQueue order");
         q.close();
+        // the older caches (one-shot watches re-armed on every event)
+        PathChildrenCache pcc = new PathChildrenCache(c, root + "/pcc", true);
+        BlockingQueue<PathChildrenCacheEvent.Type> pccEvents = new LinkedBlockingQueue<>();
+        pcc.getListenable().addListener((cf, e) -> pccEvents.add(e.getType()));
+        c.create().forPath(root + "/pcc");
+        pcc.start(PathChildrenCache.StartMode.BUILD_INITIAL_CACHE);
+        c.create().forPath(root + "/pcc/one", b("1"));
+        PathChildrenCacheEvent.Type added = pccEvents.poll(5, TimeUnit.SECONDS);
+        c.setData().forPath(root + "/pcc/one", b("2"));
+        PathChildrenCacheEvent.Type updated = pccEvents.poll(5, TimeUnit.SECONDS);
+        c.delete().forPath(root + "/pcc/one");
+        PathChildrenCacheEvent.Type removed = pccEvents.poll(5, TimeUnit.SECONDS);
+        check(added == PathChildrenCacheEvent.Type.CHILD_ADDED && updated == PathChildrenCacheEvent.Type.CHILD_UPDATED
+            && removed == PathChildrenCacheEvent.Type.CHILD_REMOVED, "PathChildrenCache events " + added + " " + updated + " " + removed);
+        pcc.close();
+        NodeCache nc = new NodeCache(c, root + "/nc");
+        CountDownLatch ncSeen = new CountDownLatch(1);
+        nc.getListenable().addListener(() -> { if (nc.getCurrentData() != null
+            && Arrays.equals(nc.getCurrentData().getData(), b("hi"))) ncSeen.countDown(); });
+        nc.start(true);
+        c.create().forPath(root + "/nc", b("hi"));
+        check(ncSeen.await(5, TimeUnit.SECONDS), "NodeCache sees a node created after start");
+        nc.close();
+        // service discovery (curator-x-discovery): register, query, unregister
+        ServiceDiscovery<Void> sd = ServiceDiscoveryBuilder.builder(Void.class).client(c).basePath(root + "/services").build();
+        sd.start();
+        ServiceInstance<Void> inst = ServiceInstance.<Void>builder().name("api").address("10.0.0.1").port(8080).build();
+        sd.registerService(inst);
+        Collection<ServiceInstance<Void>> found = sd.queryForInstances("api");
+        check(found.size() == 1 && found.iterator().next().getPort() == 8080, "service discovery finds the instance");
+        sd.unregisterService(inst);
+        check(sd.queryForInstances("api").isEmpty(), "service discovery after unregister");
+        sd.close();
         // the plain Java client for the calls Curator does not make
         ZooKeeper zk = c.getZookeeperClient().getZooKeeper();
         Stat created = new Stat();

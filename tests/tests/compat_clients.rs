@@ -17,6 +17,10 @@ const JARS: &[&str] = &[
     "curator-client",
     "curator-framework",
     "curator-recipes",
+    "curator-x-discovery",
+    "jackson-annotations",
+    "jackson-core",
+    "jackson-databind",
     "zookeeper",
     "zookeeper-jute",
     "guava",
@@ -43,7 +47,7 @@ fn curator_command() -> Option<tokio::process::Command> {
         let path = Path::new("/usr/share/java").join(format!("{jar}.jar"));
         if !path.exists() {
             println!(
-                "NOTICE: {} missing (apt-get install -y libcurator-recipes-java zookeeper); skipping",
+                "NOTICE: {} missing (apt-get install -y libcurator-recipes-java libcurator-discovery-java zookeeper); skipping",
                 path.display()
             );
             return None;
