@@ -42,6 +42,12 @@ fn compat_dir() -> PathBuf {
 
 /// `java -cp JARS CuratorCheck.java`, or None (with a notice) if Java or a jar is missing.
 fn curator_command() -> Option<tokio::process::Command> {
+    java_command("CuratorCheck.java", &[])
+}
+
+/// `java [PROPS] -cp JARS <program>` from tests/compat, or None (with a notice) if Java or
+/// a jar is missing.
+fn java_command(program: &str, props: &[String]) -> Option<tokio::process::Command> {
     let mut cp = Vec::new();
     for jar in JARS {
         let path = Path::new("/usr/share/java").join(format!("{jar}.jar"));
@@ -63,9 +69,10 @@ fn curator_command() -> Option<tokio::process::Command> {
         return None;
     }
     let mut cmd = tokio::process::Command::new("java");
-    cmd.arg("-cp")
+    cmd.args(props)
+        .arg("-cp")
         .arg(cp.join(":"))
-        .arg(compat_dir().join("CuratorCheck.java"));
+        .arg(compat_dir().join(program));
     Some(cmd)
 }
 
@@ -207,6 +214,48 @@ async fn kazoo_session_moves_when_its_server_dies() {
         assert!(status.success(), "{rest:?}\n{err}");
         println!("{rest:?}");
         assert!(rest.iter().any(|l| l.contains("session moved")), "{rest:?}");
+    })
+    .await;
+}
+
+/// The Java client over TLS with a client certificate (Netty, PEM stores): its session is
+/// `x509:<subject DN>`, and x509 ACLs work for it (ZooKeeper's X509AuthenticationProvider).
+#[tokio::test]
+async fn java_client_over_mutual_tls() {
+    use tests::certs::TestCa;
+    let ca = TestCa::new("compat CA");
+    let server_cert = ca.issue("server", "localhost", "Example");
+    let app = ca.issue("app", "java-app", "Example");
+    // The Java PEM key store wants the key and the chain in one file.
+    let store = ca.dir().join("app-store.pem");
+    let mut pem = std::fs::read(&app.key).expect("key");
+    pem.extend(std::fs::read(&app.cert).expect("cert"));
+    std::fs::write(&store, pem).expect("write store");
+    let props = vec![
+        "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty".to_string(),
+        "-Dzookeeper.client.secure=true".to_string(),
+        format!("-Dzookeeper.ssl.keyStore.location={}", store.display()),
+        "-Dzookeeper.ssl.keyStore.type=PEM".to_string(),
+        format!("-Dzookeeper.ssl.trustStore.location={}", ca.ca.display()),
+        "-Dzookeeper.ssl.trustStore.type=PEM".to_string(),
+    ];
+    let Some(cmd) = java_command("TlsCheck.java", &props) else {
+        return;
+    };
+    bounded(180, async {
+        init_tracing();
+        let s = TestServer::start_with(|c| {
+            c.tick_ms = 1000;
+            c.tls.cert = Some(server_cert.cert.clone());
+            c.tls.key = Some(server_cert.key.clone());
+            c.tls.ca = Some(ca.ca.clone());
+            c.tls.client_auth = zk_server::tls::ClientAuth::Need;
+        })
+        .await
+        .expect("start TLS server");
+        let mut cmd = cmd;
+        cmd.arg(s.connect_string());
+        run_check(cmd, "CN=java-app,O=Example", "java tls compat: ok").await;
     })
     .await;
 }
