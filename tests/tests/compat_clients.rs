@@ -168,54 +168,74 @@ async fn curator_against_an_ensemble() {
     .await;
 }
 
+/// Runs a failover program (it prints `CONNECTED host:port`, then waits for a line on
+/// stdin) against a 3-node ensemble, kills the server it named, lets it go on, and
+/// asserts it passed and printed `expect`.
+async fn run_failover(mut cmd: tokio::process::Command, expect: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut c = ensemble().await;
+    let mut child = cmd
+        .arg(c.connect_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the failover program");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut first = String::new();
+    while let Some(line) = out.next_line().await.expect("read") {
+        if line.starts_with("CONNECTED ") || line.starts_with("FAIL") {
+            first = line;
+            break;
+        }
+    }
+    let mut err = String::new();
+    let Some(addr) = first.strip_prefix("CONNECTED ").map(str::to_string) else {
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err).await;
+        }
+        panic!("no CONNECTED line: {first:?}\n{err}");
+    };
+    let victim = (0..c.len())
+        .find(|&i| c.client_addr(i) == addr)
+        .unwrap_or_else(|| panic!("{addr} is not a server of {}", c.connect_string()));
+    c.stop(victim).await;
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"go\n").await.expect("write");
+    drop(stdin);
+    let mut rest = Vec::new();
+    while let Some(line) = out.next_line().await.expect("read") {
+        rest.push(line);
+    }
+    let status = child.wait().await.expect("wait");
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err).await;
+    }
+    assert!(status.success(), "{rest:?}\n{err}");
+    assert!(rest.iter().any(|l| l.contains(expect)), "{rest:?}");
+}
+
 /// kazoo connected to one server of an ensemble keeps its session, ephemeral node and
 /// watch when that server is killed: it moves to another server (ZooKeeper's session
 /// semantics, which Curator and kazoo rely on).
 #[tokio::test]
 async fn kazoo_session_moves_when_its_server_dies() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     if kazoo_command().is_none() {
         return;
     }
-    bounded(180, async {
-        let mut c = ensemble().await;
-        let mut child = tokio::process::Command::new("python3")
-            .arg(compat_dir().join("kazoo_failover.py"))
-            .arg(c.connect_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start kazoo_failover.py");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = out.next_line().await.expect("read").unwrap_or_default();
-        let addr = first
-            .strip_prefix("CONNECTED ")
-            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
-            .to_string();
-        let victim = (0..c.len())
-            .find(|&i| c.client_addr(i) == addr)
-            .unwrap_or_else(|| panic!("{addr} is not a server of {}", c.connect_string()));
-        c.stop(victim).await;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"go\n").await.expect("write");
-        drop(stdin);
-        let mut rest = Vec::new();
-        while let Some(line) = out.next_line().await.expect("read") {
-            rest.push(line);
-        }
-        let status = child.wait().await.expect("wait");
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use tokio::io::AsyncReadExt;
-            let _ = e.read_to_string(&mut err).await;
-        }
-        assert!(status.success(), "{rest:?}\n{err}");
-        println!("{rest:?}");
-        assert!(rest.iter().any(|l| l.contains("session moved")), "{rest:?}");
-    })
-    .await;
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(compat_dir().join("kazoo_failover.py"));
+    bounded(180, run_failover(cmd, "session moved")).await;
+}
+
+/// The same with Apache's Java client.
+#[tokio::test]
+async fn java_session_moves_when_its_server_dies() {
+    let Some(cmd) = java_command("JavaFailover.java", &[]) else {
+        return;
+    };
+    bounded(180, run_failover(cmd, "session moved")).await;
 }
 
 /// The Java client over TLS with a client certificate (Netty, PEM stores): its session is
