@@ -139,6 +139,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let client_tls = config.tls.client_port_config()?.map(LiveConfig::new);
     let peer_tls = config.tls.peer_port_config()?.map(LiveConfig::new);
     let admin_tls = config.tls.admin_port_config()?.map(LiveConfig::new);
+    let applied_log_ids = state_machine.applied_log_ids();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -256,6 +257,17 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             }
         }));
         tasks.push(tokio::spawn(join_ensemble(pipeline.clone())));
+        // Experimental, off by default: measured slower on the 2-core benchmark box
+        // (docs/benchmarks.md, "Forwarded writes at inflight 1").
+        if crate::raft::commit_push::enabled() {
+            tasks.push(tokio::spawn(crate::raft::commit_push::run(
+                pipeline.raft.clone(),
+                config.node_id,
+                pipeline.peers.clone(),
+                applied_log_ids,
+                stop_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(watch_leader_process(pipeline.clone())));
         tasks.push(tokio::spawn(report_sessions(pipeline.clone())));
     } else {

@@ -67,7 +67,16 @@ fn failure(code: Code, msg: impl Into<String>) -> PeerFailure {
 async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
     match req {
         PeerRequest::AppendEntries(rpc) => {
+            let prev = rpc.prev_log_id.map_or(0, |l| l.index);
+            let last = rpc.entries.last().map_or(prev, |e| e.log_id.index);
+            crate::mark!(
+                "ae_recv",
+                last,
+                n = rpc.entries.len(),
+                commit = rpc.leader_commit.map_or(0, |l| l.index)
+            );
             let r = p.raft.append_entries(rpc).await;
+            crate::mark!("ae_done", last);
             if matches!(&r, Ok(resp) if resp.is_success()) {
                 p.shared.leader_contacted();
             }

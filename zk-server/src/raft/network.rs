@@ -268,7 +268,21 @@ impl RaftNetwork<TypeConfig> for NetworkClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
-        match self.call(PeerRequest::AppendEntries(rpc), &option).await {
+        let (last, commit) = (
+            rpc.entries.last().map(|e| e.log_id.index),
+            rpc.leader_commit.map_or(0, |l| l.index),
+        );
+        let prev = rpc.prev_log_id.map_or(0, |l| l.index);
+        crate::mark!(
+            "ae_send",
+            last.unwrap_or(prev),
+            to = self.target,
+            n = rpc.entries.len(),
+            commit = commit
+        );
+        let reply = self.call(PeerRequest::AppendEntries(rpc), &option).await;
+        crate::mark!("ae_resp", last.unwrap_or(prev), to = self.target);
+        match reply {
             Ok(PeerReply::AppendEntries(r)) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
