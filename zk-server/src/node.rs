@@ -429,8 +429,8 @@ async fn learn_member_addresses(p: Arc<Pipeline>) {
     loop {
         let nodes: Option<Vec<(u64, String)>> = {
             let m = metrics.borrow_and_update();
-            let id = m.membership_config.log_id().clone();
-            (seen != Some(id.clone())).then(|| {
+            let id = *m.membership_config.log_id();
+            (seen != Some(id)).then(|| {
                 seen = Some(id);
                 m.membership_config
                     .membership()
