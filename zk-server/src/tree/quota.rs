@@ -252,6 +252,18 @@ mod tests {
     }
 
     #[test]
+    fn quota_nodes_survive_a_snapshot_and_keep_counting() {
+        let mut k = Kit::new();
+        k.ok(create("/s", "12", Persistent));
+        set_quota(&mut k, "/s", "count=10,bytes=-1");
+        let bytes = k.tree.to_snapshot_bytes();
+        k.tree = DataTree::from_snapshot_bytes(&bytes).expect("snapshot loads");
+        assert_eq!(usage(&k, "/s"), "count=1,bytes=2");
+        k.ok(create("/s/x", "345", Persistent));
+        assert_eq!(usage(&k, "/s"), "count=2,bytes=5");
+    }
+
+    #[test]
     fn only_paths_below_the_quota_root_are_writable() {
         assert!(is_quota_path("/zookeeper/quota/a"));
         assert!(!is_quota_path("/zookeeper/quota"));
