@@ -63,17 +63,17 @@ pub struct Cluster {
     dir: Option<tempfile::TempDir>,
 }
 
-/// Loopback ports the OS says are free now.
+/// Loopback ports outside the kernel's ephemeral range, reserved for this process
+/// ([`zk_server::testing::free_port`]): servers are killed and restarted on them, and
+/// an outgoing connection must not take one while its server is down.
 fn free_ports(n: usize) -> Result<Vec<u16>, ChaosError> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ChaosError::io("picking free ports", e))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ChaosError::io("picking free ports", e))
+    (0..n)
+        .map(|_| {
+            zk_server::testing::free_port().map_err(|e| {
+                ChaosError::io("picking free ports", std::io::Error::other(e.to_string()))
+            })
+        })
+        .collect()
 }
 
 impl Cluster {

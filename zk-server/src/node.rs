@@ -136,7 +136,15 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     })?;
     let peer_secret = crate::tls::peer_auth::PeerSecret::new(config.tls.peer_secret.as_deref())?;
     let peers = Peers::with_dial(config.peer_dial.clone().into_iter().collect())
-        .with_security(config.tls.peer_dial_config()?, peer_secret.clone());
+        .with_security(config.tls.peer_dial_config()?, peer_secret.clone())
+        .with_caller(crate::raft::caller::Caller::new(
+            config.node_id,
+            &config
+                .peers
+                .get(&config.node_id)
+                .cloned()
+                .unwrap_or_else(|| config.peer_bind_addr()),
+        ));
     for (id, addr) in &config.peers {
         peers.learn(*id, addr);
     }
@@ -225,9 +233,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         let service = PeerServer::new(PeerService::new(pipeline.clone(), stop_rx.clone()))
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
-        // Every peer call must carry the peer secret, when one is set.
+        // Every peer call must carry the peer secret, when one is set, and must not come
+        // from another ensemble's server.
+        let known = pipeline.peers.clone();
         let service = tonic::service::interceptor::InterceptedService::new(service, move |req| {
-            peer_secret.check(req)
+            peer_secret
+                .check(req)
+                .and_then(|req| crate::raft::caller::check(&known, req))
         });
         let mut peer_stop = stop_rx.clone();
         let router = tonic::transport::Server::builder()

@@ -56,6 +56,8 @@ pub struct Peers {
     tls: Arc<Mutex<Option<Arc<PeerDialer>>>>,
     /// The shared secret every call carries, if set.
     secret: crate::tls::peer_auth::PeerSecret,
+    /// This node's name on every call ([`super::caller`]).
+    caller: super::caller::Caller,
     /// Server id -> peer address, from the configuration and the membership: who must
     /// answer at an address (`--peer-tls-verify-id`).
     ids: Arc<Mutex<BTreeMap<NodeId, String>>>,
@@ -88,6 +90,16 @@ impl Peers {
             secret,
             ..self
         }
+    }
+
+    /// Names this node (`caller`) on every call.
+    pub fn with_caller(self, caller: super::caller::Caller) -> Peers {
+        Peers { caller, ..self }
+    }
+
+    /// The peer address server `id` is known at (configuration or membership), if any.
+    pub fn address_of(&self, id: NodeId) -> Option<String> {
+        self.ids.lock().get(&id).cloned()
     }
 
     /// Dials with `tls` from now on (a reloaded certificate): cached channels are
@@ -219,6 +231,7 @@ impl Peers {
             payload: payload.into(),
         });
         self.secret.attach(&mut request);
+        self.caller.attach(&mut request);
         let call = client.call(request);
         let resp = match tokio::time::timeout(timeout, call).await {
             Err(_) => {
@@ -279,6 +292,7 @@ impl Peers {
             .max_encoding_message_size(256 << 20);
         let mut request = tonic::Request::new(outbound);
         self.secret.attach(&mut request);
+        self.caller.attach(&mut request);
         match tokio::time::timeout(timeout, client.forward(request)).await {
             Err(_) => Err(PeerError::Timeout {
                 addr: addr.to_string(),
