@@ -376,8 +376,9 @@ fn recovered_log(
             }
         }
         expect = Some(r.index + 1);
-        let undecodable =
-            |e: postcard::Error| inconsistent(format!("log entry {} does not decode: {e}", r.index));
+        let undecodable = |e: postcard::Error| {
+            inconsistent(format!("log entry {} does not decode: {e}", r.index))
+        };
         let log_id = if i >= decode_from {
             let entry: Entry<TypeConfig> = postcard::from_bytes(&r.data).map_err(undecodable)?;
             let id = entry.log_id;
@@ -386,7 +387,8 @@ fn recovered_log(
             }
             id
         } else {
-            let (id, _) = postcard::take_from_bytes::<LogId<NodeId>>(&r.data).map_err(undecodable)?;
+            let (id, _) =
+                postcard::take_from_bytes::<LogId<NodeId>>(&r.data).map_err(undecodable)?;
             if id.index == r.index {
                 log.push_on_disk(id);
             }

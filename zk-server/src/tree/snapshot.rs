@@ -580,7 +580,12 @@ mod tests {
         paths.extend((0..300).rev().map(|i| format!("/w/n{i}")));
         paths.insert(9, "/w".into());
         for (i, p) in paths.iter().enumerate() {
-            txn(&mut t, 100 + i as i64, s1, create(p, CreateMode::Persistent, 0));
+            txn(
+                &mut t,
+                100 + i as i64,
+                s1,
+                create(p, CreateMode::Persistent, 0),
+            );
         }
         let expect = owned_bytes(&t);
         assert_eq!(t.to_snapshot_bytes(), expect);
