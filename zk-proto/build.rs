@@ -7,11 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Our codec: prost messages encoded through a scratch Vec (see src/codec.rs).
     tonic_prost_build::configure()
         .codec_path("crate::codec::FastCodec")
-        .compile_with_config(
-        config,
-        &["proto/zk.proto", "proto/peer.proto"],
-        &["proto"],
-    )?;
+        .compile_with_config(config, &["proto/zk.proto", "proto/peer.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

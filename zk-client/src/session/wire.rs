@@ -66,7 +66,10 @@ impl Wire {
     ) -> bool {
         let now = Instant::now();
         let msg = pb::ClientMessage {
-            kind: Some(client_message::Kind::Request(pb::Request { xid, op: Some(op) })),
+            kind: Some(client_message::Kind::Request(pb::Request {
+                xid,
+                op: Some(op),
+            })),
         };
         let ok = stream.send(msg).is_ok();
         self.pending.push(Entry {
