@@ -12,7 +12,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
@@ -47,12 +47,16 @@ struct Inner {
     files: SnapshotFiles,
     /// Changed only with `shared.tree` write-locked (lock order: tree, then this).
     applied: Mutex<Applied>,
+    /// The log id of the last applied entry, for [`super::commit_push`].
+    applied_log_id: tokio::sync::watch::Sender<Option<LogId<NodeId>>>,
     /// Meta of the newest persisted snapshot.
     current: Mutex<Option<Meta>>,
     /// Serialises snapshot file writes (a build and an install may overlap).
     save_lock: Mutex<()>,
     /// Makes snapshot ids unique within this process.
     builds: AtomicU64,
+    /// Bytes of the last snapshot built: the next one's buffer starts that big.
+    last_len: AtomicUsize,
 }
 
 #[derive(Clone, Default)]
@@ -116,6 +120,8 @@ impl StateMachine {
                 current: Mutex::new(current),
                 save_lock: Mutex::new(()),
                 builds: AtomicU64::new(0),
+                last_len: AtomicUsize::new(0),
+                applied_log_id: tokio::sync::watch::Sender::new(None),
             }),
         })
     }
@@ -135,6 +141,11 @@ impl StateMachine {
             }
             _ => {}
         }
+    }
+
+    /// The log id of the last entry applied, as it changes (for pushing the commit index).
+    pub fn applied_log_ids(&self) -> super::commit_push::AppliedLogId {
+        self.inner.applied_log_id.subscribe()
     }
 
     /// The node state this state machine writes.
@@ -200,11 +211,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let shared = self.shared.clone();
         let inner = self.inner.clone();
         let built = blocking(move || {
+            let hint = inner.last_len.load(Ordering::Relaxed);
             let (data, applied) = {
                 let tree = shared.tree.read();
                 let applied = inner.applied.lock().clone();
-                (tree.to_snapshot_bytes(), applied)
+                (tree.to_snapshot_bytes_sized(hint + hint / 16), applied)
             };
+            inner.last_len.store(data.len(), Ordering::Relaxed);
             let seq = inner.builds.fetch_add(1, Ordering::Relaxed);
             let snapshot_id = match &applied.log_id {
                 Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
@@ -245,6 +258,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut out = Vec::new();
         let mut events = Vec::new();
+        let mut last = None;
         for entry in entries {
             let log_id = entry.log_id;
             if i64::try_from(log_id.index).map_or(true, |i| i > (i64::MAX >> ZXID_BATCH_BITS)) {
@@ -290,7 +304,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // exactly the zxid of the state it saw.
             self.shared.applied.send_replace(zxid(Some(&log_id)));
             drop(tree);
+            crate::mark!("apply", log_id.index);
             out.push(results);
+            last = Some(log_id);
+        }
+        if last.is_some() {
+            self.inner.applied_log_id.send_replace(last);
         }
         Ok(out)
     }
