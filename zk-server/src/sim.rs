@@ -33,6 +33,85 @@ pub fn now_since_epoch() -> Option<Duration> {
     None
 }
 
+/// `N` random bytes for what a node draws at random (session passwords): the OS's
+/// randomness, or, inside a simulation whose driver called [`seed_random`], a source
+/// seeded from the simulation's seed, so that a seed replays exactly.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    #[cfg(feature = "simulation")]
+    if active() {
+        if let Some(b) = seeded::bytes() {
+            return b;
+        }
+    }
+    rand::random()
+}
+
+/// The hasher of maps whose iteration order can reach behaviour (the order in which
+/// watch events go out): std's `RandomState` (keys random per map), or, inside a
+/// simulation, fixed keys, so that iteration order — and with it a seed — replays.
+#[derive(Clone, Debug)]
+pub struct MapHasher(Option<std::collections::hash_map::RandomState>);
+
+impl Default for MapHasher {
+    fn default() -> Self {
+        if active() {
+            MapHasher(None)
+        } else {
+            MapHasher(Some(Default::default()))
+        }
+    }
+}
+
+impl std::hash::BuildHasher for MapHasher {
+    type Hasher = std::hash::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        match &self.0 {
+            Some(random) => random.build_hasher(),
+            None => std::hash::DefaultHasher::new(),
+        }
+    }
+}
+
+/// A `HashMap` with [`MapHasher`].
+pub type HashMap<K, V> = std::collections::HashMap<K, V, MapHasher>;
+/// A `HashSet` with [`MapHasher`].
+pub type HashSet<T> = std::collections::HashSet<T, MapHasher>;
+
+#[cfg(feature = "simulation")]
+pub use seeded::seed_random;
+
+/// The seeded random source of the simulation on this thread (all hosts of one
+/// simulation run on the driver's thread).
+#[cfg(feature = "simulation")]
+mod seeded {
+    use std::cell::RefCell;
+
+    use rand::rngs::StdRng;
+    use rand::{RngCore, SeedableRng};
+
+    thread_local! {
+        static RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+    }
+
+    /// Seeds (`Some`) or removes (`None`) the random source that nodes simulated on this
+    /// thread draw from (called by the simulation driver before a run).
+    pub fn seed_random(seed: Option<u64>) {
+        RNG.with(|r| *r.borrow_mut() = seed.map(StdRng::seed_from_u64));
+    }
+
+    /// `N` bytes from the seeded source, if one is set.
+    pub(super) fn bytes<const N: usize>() -> Option<[u8; N]> {
+        RNG.with(|r| {
+            r.borrow_mut().as_mut().map(|g| {
+                let mut b = [0u8; N];
+                g.fill_bytes(&mut b);
+                b
+            })
+        })
+    }
+}
+
 #[cfg(feature = "simulation")]
 pub use observe::{leaders, observe_raft, reset_observed};
 

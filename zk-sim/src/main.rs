@@ -1,5 +1,6 @@
 //! `zk-sim`: runs many seeds of the deterministic simulation and prints one JSON line per
-//! seed (its counts, anomalies and history digest), then a summary line.
+//! seed (its counts, anomalies and history fingerprint), then a summary line; on stderr,
+//! `seed N fingerprint H` per seed: the same seed gives the same fingerprint (replay).
 //!
 //! `cargo run --release -p zk-sim -- --seeds 1000 --start 0` (see docs/reliability.md).
 
@@ -22,6 +23,9 @@ struct Args {
     /// Simulated seconds of workload per seed.
     #[arg(long, default_value_t = 20)]
     secs: u64,
+    /// Simulated seconds the healed cluster settles before the replicas are read.
+    #[arg(long, default_value_t = 3)]
+    settle_secs: u64,
     /// Negative control: the nodes acknowledge writes without fsync.
     #[arg(long)]
     no_fsync: bool,
@@ -36,11 +40,27 @@ struct Args {
     log: Option<String>,
 }
 
+/// Log time stamps in simulated time (`-` outside a simulation step).
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{:>10.3}s", t.as_secs_f64()),
+            None => write!(w, "{:>11}", "-"),
+        }
+    }
+}
+
 fn main() {
     let args = Args::parse();
     if let Some(filter) = &args.log {
+        // Stamped with simulated time, so that two runs of a seed can be diffed line by
+        // line (the first differing line is where they diverge).
         tracing_subscriber::fmt()
             .with_env_filter(filter.as_str())
+            .with_timer(SimTime)
+            .with_ansi(false)
             .with_writer(std::io::stderr)
             .init();
     }
@@ -51,6 +71,7 @@ fn main() {
     for seed in args.start..args.start + args.seeds {
         let mut o = SimOptions::new(seed);
         o.duration = Duration::from_secs(args.secs);
+        o.settle = Duration::from_secs(args.settle_secs);
         if args.no_fsync {
             o.sync = SyncPolicy::Never;
         }
@@ -69,6 +90,7 @@ fn main() {
                     anomalies += r.anomalies.len() as u64;
                 }
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                eprintln!("seed {seed} fingerprint {}", r.fingerprint);
             }
             Err(e) => {
                 failed += 1;

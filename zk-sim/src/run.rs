@@ -6,6 +6,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use zk_chaos::check::durability::{self, Acked, ReplicaState};
 use zk_chaos::check::{self, fence};
@@ -23,6 +26,9 @@ pub struct SimOptions {
     pub seed: u64,
     /// How long (simulated) the clients run.
     pub duration: Duration,
+    /// How long (simulated) the healed cluster settles before every replica is read
+    /// (each read is retried for a few more seconds if a node does not serve yet).
+    pub settle: Duration,
     /// Inject faults (off: a clean run).
     pub faults: bool,
     /// Whether the nodes fsync. [`SyncPolicy::Never`] acknowledges writes before they
@@ -33,18 +39,25 @@ pub struct SimOptions {
     pub lock: LockMode,
     /// Make the first fault a crash of every node (see [`nemesis::plan`]).
     pub crash_all_first: bool,
+    /// Draw everything from the seed (on: the run replays exactly). Off is the replay
+    /// check's negative control: openraft's election timeouts and the nodes' and
+    /// clients' random draws come from the OS, so two runs of a seed differ.
+    pub seeded: bool,
 }
 
 impl SimOptions {
-    /// The default run of `seed`: 20 s simulated, faults on, fsync on, fenced locks.
+    /// The default run of `seed`: 20 s simulated, 3 s to settle, faults on, fsync on,
+    /// fenced locks, everything drawn from the seed.
     pub fn new(seed: u64) -> SimOptions {
         SimOptions {
             seed,
             duration: Duration::from_secs(20),
+            settle: Duration::from_secs(3),
             faults: true,
             sync: SyncPolicy::Always,
             lock: LockMode::Fenced,
             crash_all_first: false,
+            seeded: true,
         }
     }
 }
@@ -72,9 +85,13 @@ pub struct SeedReport {
     pub inconclusive: u64,
     /// Everything that went wrong (empty: the seed passed).
     pub anomalies: Vec<String>,
-    /// A digest of the history, the fault schedule and the final replica states: the
-    /// same seed must give the same digest.
+    /// A digest of the history (operations, outcomes, simulated times), the fault
+    /// schedule, the final replica states and the simulated duration: the same seed
+    /// must give the same digest (in the same build).
     pub digest: u64,
+    /// [`SeedReport::digest`] in hex: what `zk-sim --seeds 1 --start N` prints to
+    /// compare two runs of a seed.
+    pub fingerprint: String,
     /// Simulated time the run took, ms.
     pub sim_ms: u64,
 }
@@ -98,7 +115,27 @@ fn ensemble() -> String {
         .join(",")
 }
 
-fn node_config(i: usize, sync: SyncPolicy) -> Config {
+/// The election timeout of node `i` (index in [`NODES`]) in the run of `seed`, ms:
+/// distinct per node (500–1,100 ms, at least 150 ms apart), so that the first node to
+/// time out usually wins the election. openraft draws each election's timeout from
+/// `min..max` with `rand::thread_rng()`, which nothing can seed; configured as
+/// `(t, t + 1)` the draw has one possible value, `t`, and the run replays.
+fn election_timeout_ms(seed: u64, i: usize) -> u64 {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x656c_6563_7469_6f6e);
+    let mut order: Vec<usize> = (0..NODES.len()).collect();
+    order.shuffle(&mut rng);
+    let jitter: Vec<u64> = (0..NODES.len()).map(|_| rng.random_range(0..100)).collect();
+    let rank = order.iter().position(|&n| n == i).unwrap_or(i) as u64;
+    500 + 200 * rank + jitter[i]
+}
+
+fn node_config(i: usize, o: &SimOptions) -> Config {
+    let election = if o.seeded {
+        let t = election_timeout_ms(o.seed, i);
+        (t, t + 1)
+    } else {
+        (500, 1000)
+    };
     let peers = NODES
         .iter()
         .enumerate()
@@ -111,9 +148,9 @@ fn node_config(i: usize, sync: SyncPolicy) -> Config {
         client_addr: "0.0.0.0:2181".into(),
         admin_addr: "0.0.0.0:8080".into(),
         data_dir: "/zk-data".into(),
-        sync,
+        sync: o.sync,
         heartbeat_ms: 100,
-        election_timeout_ms: (500, 1000),
+        election_timeout_ms: election,
         ..Config::default()
     }
 }
@@ -122,7 +159,11 @@ fn node_config(i: usize, sync: SyncPolicy) -> Config {
 /// (a host panicked, the run did not finish in its time limit).
 pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     let warmup = Duration::from_secs(2);
-    let settle = Duration::from_secs(8);
+    let settle = o.settle;
+    // What the nodes and clients draw at random (session passwords, host order, lock
+    // node GUIDs) comes from the seed too.
+    zk_server::sim::seed_random(o.seeded.then_some(o.seed ^ 0x7365_7276_6572));
+    zk_client::random::seed(o.seeded.then_some(o.seed ^ 0x636c_6965_6e74));
     let mut sim = turmoil::Builder::new()
         .rng_seed(o.seed)
         .tick_duration(Duration::from_millis(10))
@@ -132,7 +173,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         .build();
 
     for (i, name) in NODES.iter().enumerate() {
-        let config = node_config(i, o.sync);
+        let config = node_config(i, o);
         sim.host(*name, move || {
             let config = config.clone();
             async move {
@@ -403,14 +444,18 @@ fn check_outcome(o: &SimOptions, out: Outcome, faults: &[Planned], sim_ms: u64) 
     }
     report.anomalies.dedup();
 
+    // Everything the run produced, simulated timestamps included: two runs of one seed
+    // (same build) must agree on every bit of it.
     let mut h = DefaultHasher::new();
     for e in &out.history {
-        (e.client, &e.op, &e.outcome).hash(&mut h);
+        e.hash(&mut h);
     }
     faults.hash(&mut h);
     for s in &states {
         format!("{s:?}").hash(&mut h);
     }
+    (out.increments, sim_ms).hash(&mut h);
     report.digest = h.finish();
+    report.fingerprint = format!("{:016x}", report.digest);
     report
 }

@@ -28,7 +28,12 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock is the OS's on the WAL writer thread (no runtime there); inside a
+// simulation, where the WAL writes inline, it is the simulated one, so which hints get
+// written (and survive a crash) replays exactly.
+use tokio::time::Instant;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
