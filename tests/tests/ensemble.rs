@@ -129,6 +129,60 @@ async fn a_follower_session_reads_its_own_writes_in_order() {
     .await;
 }
 
+/// A follower (or observer) answers a write it forwarded only once it has applied the
+/// write itself: right after the answer, any other session on that server reads it
+/// (not only the writer, whose reads queue behind its writes anyway). Writes from the
+/// leader's own session interleave, so commits keep advancing while these are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_write_is_readable_on_its_server_as_soon_as_it_is_answered() {
+    bounded(90, async {
+        let c = cluster(3, 1).await;
+        let leader = c.leader().expect("leader");
+        let busy = client_only(&c, leader).await;
+        busy.create("/busy", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let noise = {
+            let (busy, stop) = (busy.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    busy.set_data("/busy", i.to_string(), None)
+                        .await
+                        .expect("leader write");
+                    i += 1;
+                }
+            })
+        };
+        for node in (0..c.len()).filter(|n| *n != leader) {
+            let writer = client_only(&c, node).await;
+            let reader = client_only(&c, node).await;
+            let path = format!("/ryw-{node}");
+            writer
+                .create(&path, "0", &CreateOptions::persistent())
+                .await
+                .expect("create");
+            for i in 1..=60 {
+                let st = writer
+                    .set_data(&path, i.to_string(), None)
+                    .await
+                    .expect("set through a non-leader");
+                let (data, seen) = reader.get_data(&path).await.expect("read");
+                assert_eq!(
+                    (data, seen.version),
+                    (Bytes::from(i.to_string()), st.version),
+                    "node {node}: another session read an older value right after write {i} was answered"
+                );
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        noise.await.expect("noise task");
+        c.shutdown().await;
+    })
+    .await;
+}
+
 /// Followers forward writes on one ordered stream with several batches in flight, and
 /// the leader queues them with its own writes: every session's pipelined writes must
 /// still apply in the order sent, while sessions on both followers and the leader write

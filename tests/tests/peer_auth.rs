@@ -5,17 +5,17 @@
 //! still commits. A 3-node ensemble with peer mutual TLS works, and a rogue without a
 //! certificate from the peer CA does not get a single RPC through. With
 //! `peer_verify_id`, a valid certificate for server 2 cannot vote, lead or re-register
-//! as server 3.
+//! as server 3, and a server that dials server 3 and reaches server 2 refuses it.
 
 use std::time::Duration;
 
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::{LogId, Vote};
 use tests::certs::TestCa;
-use tests::{bounded, init_tracing};
+use tests::{bounded, eventually, init_tracing};
 use zk_client::{Client, CreateOptions};
 use zk_proto::peer::{peer_client::PeerClient, PeerMessage};
-use zk_server::raft::rpc::{MembershipChange, PeerRequest};
+use zk_server::raft::rpc::{MembershipChange, PeerReply, PeerRequest};
 use zk_server::testing::TestCluster;
 
 const SECRET: &str = "correct horse battery staple";
@@ -342,6 +342,76 @@ async fn peer_certificates_are_tied_to_server_ids() {
             "{status:?}"
         );
         client.close().await.expect("close");
+        c.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialler_refuses_a_peer_whose_certificate_names_another_server() {
+    bounded(120, async {
+        init_tracing();
+        let ca = TestCa::new("peer CA");
+        let mut plan = TestCluster::plan(3, 0, &|_| {}).expect("plan");
+        for cfg in &mut plan.configs {
+            let id = cfg.node_id;
+            let files = ca.issue(&format!("node{id}"), &format!("server.{id}"), "Example");
+            cfg.tls.peer_cert = Some(files.cert);
+            cfg.tls.peer_key = Some(files.key);
+            cfg.tls.peer_ca = Some(ca.ca.clone());
+            cfg.tls.peer_verify_id = true;
+        }
+        // Server 1 reaches server 2 when it dials server 3's address (a misrouted or
+        // stolen address): server 2's certificate is valid, but it is not server 3's.
+        let (addr2, addr3) = (
+            plan.configs[1].peer_bind_addr(),
+            plan.configs[2].peer_bind_addr(),
+        );
+        plan.configs[0].peer_dial = [(addr3.clone(), addr2.clone())].into();
+        let c = plan.start().await.expect("cluster");
+        c.wait_for_leader(Duration::from_secs(10))
+            .await
+            .expect("leader");
+
+        // Server 1's own peer dialler (whatever the roles): at server 3's address it
+        // reaches server 2, whose valid certificate names server 2, and refuses it.
+        let peers = &c.handle(0).expect("server 1 runs").pipeline().peers;
+        let wrong = peers
+            .call(&addr3, &PeerRequest::Status, Duration::from_secs(5))
+            .await;
+        match &wrong {
+            Err(e) => assert!(
+                e.to_string().contains("server.2") || e.to_string().contains("server 2"),
+                "refused for another reason: {e}"
+            ),
+            Ok(reply) => panic!("server 1 took server 2's answer at server 3's address: {reply:?}"),
+        }
+        // Server 2 at its own address is fine.
+        assert!(matches!(
+            peers
+                .call(&addr2, &PeerRequest::Status, Duration::from_secs(5))
+                .await,
+            Ok(PeerReply::Status(s)) if s.id == 2
+        ));
+
+        // Servers 2 and 3 reach each other and server 1 as before: the ensemble commits.
+        let on3 = Client::builder()
+            .servers(&c.client_addr(2))
+            .connect()
+            .await
+            .expect("connect to server 3");
+        eventually(30, "a write through server 3", || async {
+            matches!(
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    on3.create("/still-works", "", &CreateOptions::persistent())
+                )
+                .await,
+                Ok(Ok(_)) | Ok(Err(zk_client::Error::NodeExists { .. }))
+            )
+        })
+        .await;
+        on3.close().await.expect("close");
         c.shutdown().await;
     })
     .await;

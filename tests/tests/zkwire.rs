@@ -7,6 +7,7 @@ use std::time::Duration;
 use tests::{bounded, eventually, server, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zk_client::CreateOptions;
 use zookeeper_client as zk;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -470,9 +471,9 @@ async fn all_words_when_allowed() {
         assert!(four_letter_word(&s, "envi")
             .await
             .starts_with("Environment:\n"));
-        assert!(four_letter_word(&s, "conf")
-            .await
-            .contains("tickTime=100\n"));
+        let conf = four_letter_word(&s, "conf").await;
+        assert!(conf.contains("tickTime=100\n"), "{conf}");
+        assert!(conf.contains("maxClientCnxns=60\n"), "{conf}");
         assert!(four_letter_word(&s, "stat").await.contains("Clients:\n"));
     })
     .await;
@@ -714,12 +715,38 @@ async fn storage_metrics_with_fsync() {
     .await;
 }
 
+const ZKCLI_SH: &str = "/usr/share/zookeeper/bin/zkCli.sh";
+
+/// Runs one zkCli.sh command against `server`: (exit status ok, stdout + stderr).
+async fn zkcli_sh_run(server: &str, cmd: &str) -> (bool, String) {
+    let out = tokio::process::Command::new(ZKCLI_SH)
+        .arg("-server")
+        .arg(server)
+        .args(cmd.split(' '))
+        .env("ZOO_LOG4J_PROP", "ERROR,CONSOLE")
+        .output()
+        .await
+        .expect("run zkCli.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn zkcli_sh_installed() -> bool {
+    let ok = std::path::Path::new(ZKCLI_SH).exists();
+    if !ok {
+        println!("NOTICE: {ZKCLI_SH} not installed (apt-get install -y zookeeper); skipping");
+    }
+    ok
+}
+
 /// Apache ZooKeeper's own CLI (Debian's `zookeeper` package) against our server.
 #[tokio::test]
 async fn zkcli_sh() {
-    let cli = "/usr/share/zookeeper/bin/zkCli.sh";
-    if !std::path::Path::new(cli).exists() {
-        println!("NOTICE: {cli} not installed (apt-get install -y zookeeper); skipping");
+    if !zkcli_sh_installed() {
         return;
     }
     bounded(120, async {
@@ -727,22 +754,7 @@ async fn zkcli_sh() {
         let server = s.connect_string();
         let run = |cmd: String| {
             let server = server.clone();
-            async move {
-                let out = tokio::process::Command::new(cli)
-                    .arg("-server")
-                    .arg(&server)
-                    .args(cmd.split(' '))
-                    .env("ZOO_LOG4J_PROP", "ERROR,CONSOLE")
-                    .output()
-                    .await
-                    .expect("run zkCli.sh");
-                let text = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                (out.status.success(), text)
-            }
+            async move { zkcli_sh_run(&server, &cmd).await }
         };
         let (_, out) = run("create /cli hello".into()).await;
         assert!(out.contains("Created /cli"), "{out}");
@@ -776,6 +788,68 @@ async fn zkcli_sh() {
         let (_, out) = run("ls /".into()).await;
         assert!(out.contains("[zookeeper]"), "{out}");
         assert!(native.exists("/cli").await.expect("exists").is_none());
+    })
+    .await;
+}
+
+/// zkCli.sh's quotas: `setquota` writes the limits below /zookeeper/quota, the server
+/// keeps `zookeeper_stats` at the subtree's node count and bytes, `listquota` shows both,
+/// `delquota` removes them. Limits are soft (Apache's default): writes past them succeed.
+#[tokio::test]
+async fn zkcli_sh_quotas() {
+    if !zkcli_sh_installed() {
+        return;
+    }
+    bounded(120, async {
+        let s = server().await;
+        let server = s.connect_string();
+        let native = tests::client(&s).await;
+        native
+            .create("/q", "x", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        native
+            .create("/q/a", "yy", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        let (_, out) = zkcli_sh_run(&server, "setquota -n 2 /q").await;
+        assert!(
+            !out.contains("Exception") && !out.contains("not valid"),
+            "{out}"
+        );
+        let (_, out) = zkcli_sh_run(&server, "listquota /q").await;
+        assert!(
+            out.contains("Output quota for /q count=2,bytes=-1"),
+            "{out}"
+        );
+        assert!(out.contains("Output stat for /q count=2,bytes=3"), "{out}");
+        // Past the (soft) limit, then a change of data and a delete.
+        native
+            .create("/q/b", "zzz", &CreateOptions::persistent())
+            .await
+            .expect("soft limit");
+        native.set_data("/q/a", "y", None).await.expect("set");
+        native
+            .create("/q/c", "", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        native.delete("/q/c", None).await.expect("delete");
+        let (_, out) = zkcli_sh_run(&server, "listquota /q").await;
+        assert!(out.contains("Output stat for /q count=3,bytes=5"), "{out}");
+        let (stats, _) = native
+            .get_data("/zookeeper/quota/q/zookeeper_stats")
+            .await
+            .expect("stats readable by any client");
+        assert_eq!(&stats[..], b"count=3,bytes=5");
+        zkcli_sh_run(&server, "delquota /q").await;
+        let (_, out) = zkcli_sh_run(&server, "listquota /q").await;
+        assert!(out.contains("quota for /q does not exist"), "{out}");
+        // The rest of /zookeeper stays read-only.
+        let err = native
+            .create("/zookeeper/config/x", "", &CreateOptions::persistent())
+            .await
+            .expect_err("reserved");
+        assert!(err.to_string().contains("reserved"), "{err}");
     })
     .await;
 }

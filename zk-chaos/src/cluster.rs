@@ -63,17 +63,17 @@ pub struct Cluster {
     dir: Option<tempfile::TempDir>,
 }
 
-/// Loopback ports the OS says are free now.
+/// Loopback ports outside the kernel's ephemeral range, reserved for this process
+/// ([`zk_server::testing::free_port`]): servers are killed and restarted on them, and
+/// an outgoing connection must not take one while its server is down.
 fn free_ports(n: usize) -> Result<Vec<u16>, ChaosError> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ChaosError::io("picking free ports", e))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ChaosError::io("picking free ports", e))
+    (0..n)
+        .map(|_| {
+            zk_server::testing::free_port().map_err(|e| {
+                ChaosError::io("picking free ports", std::io::Error::other(e.to_string()))
+            })
+        })
+        .collect()
 }
 
 impl Cluster {
@@ -347,15 +347,7 @@ impl Cluster {
                 up += 1;
                 let status = self.status(i).await;
                 states.push(match &status {
-                    Some(s) => format!(
-                        "server {}: {} serving={} term={} leader={} applied={}",
-                        i + 1,
-                        s["role"],
-                        s["serving"],
-                        s["raft"]["term"],
-                        s["leader"],
-                        s["raft"]["applied_index"]
-                    ),
+                    Some(s) => describe(i + 1, s),
                     None => format!("server {}: no answer", i + 1),
                 });
                 if let Some(s) = status {
@@ -396,4 +388,34 @@ impl Cluster {
             None
         }
     }
+}
+
+/// One server's state from its `/status`, for a report: role, term, leader, applied
+/// index and, when it does not serve, since when, when it last heard from its leader and
+/// its last failed peer call.
+pub fn describe(id: usize, s: &serde_json::Value) -> String {
+    let secs = |v: &serde_json::Value| match v.as_u64() {
+        Some(ms) => format!("{:.1} s", ms as f64 / 1000.0),
+        None => "never".to_string(),
+    };
+    let mut line = format!(
+        "server {id}: {} serving={} term={} leader={} applied={}",
+        s["role"], s["serving"], s["raft"]["term"], s["leader"], s["raft"]["applied_index"]
+    );
+    let l = &s["liveness"];
+    if s["serving"] != true && l.is_object() {
+        line.push_str(&format!(
+            ", not serving for {}, leader last heard {} ago",
+            secs(&l["serving_changed_ms_ago"]),
+            secs(&l["leader_contact_ms_ago"])
+        ));
+        if let Some(e) = l["last_peer_error"].as_object() {
+            line.push_str(&format!(
+                ", last peer error {} ago: {}",
+                secs(&e["ms_ago"]),
+                e["message"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    line
 }

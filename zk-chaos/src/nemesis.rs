@@ -282,17 +282,16 @@ pub async fn apply(c: &mut Cluster, step: &Step, log: &mut NemesisLog, t0: tokio
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     *log.faults.entry(fault).or_default() += 1;
-    let healthy = c.wait_healthy(RECOVERY).await.is_ok();
-    if !healthy {
+    let unhealthy = c.wait_healthy(RECOVERY).await.err();
+    if unhealthy.is_some() {
         log.slow_recoveries += 1;
     }
     log.timeline.push(format!(
         "{injected_at:>8.1}s {what} (held {} ms){}",
         step.hold_ms,
-        if healthy {
-            ""
-        } else {
-            "; not healthy within 30 s"
+        match unhealthy {
+            None => String::new(),
+            Some(e) => format!("; {e}"),
         }
     ));
 }

@@ -258,10 +258,7 @@ async fn usage_errors_exit_2() {
 async fn unreachable_server_is_one_error_line() {
     bounded(async {
         // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = zk_server::testing::free_port().expect("free port");
         let addr = format!("127.0.0.1:{port}");
         let r = zkcli(&addr, &["--connect-timeout", "2", "get", "/a"]).await;
         assert_eq!(r.code, 1);

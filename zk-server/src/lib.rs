@@ -39,6 +39,7 @@ pub mod session;
 pub mod sim;
 pub mod state;
 pub mod storage;
+pub mod timeline;
 pub mod tls;
 pub mod tree;
 pub mod watch;

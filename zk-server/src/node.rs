@@ -127,6 +127,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         // Scheduled by `snapshot_by_ops` instead: an entry is a batch of any size.
         snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: 0,
+        install_snapshot_timeout: snapshot_timeout_ms(&config),
         ..Default::default()
     }
     .validate()
@@ -135,10 +136,22 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     })?;
     let peer_secret = crate::tls::peer_auth::PeerSecret::new(config.tls.peer_secret.as_deref())?;
     let peers = Peers::with_dial(config.peer_dial.clone().into_iter().collect())
-        .with_security(config.tls.peer_dial_config()?, peer_secret.clone());
+        .with_security(config.tls.peer_dial_config()?, peer_secret.clone())
+        .with_caller(crate::raft::caller::Caller::new(
+            config.node_id,
+            &config
+                .peers
+                .get(&config.node_id)
+                .cloned()
+                .unwrap_or_else(|| config.peer_bind_addr()),
+        ));
+    for (id, addr) in &config.peers {
+        peers.learn(*id, addr);
+    }
     let client_tls = config.tls.client_port_config()?.map(LiveConfig::new);
     let peer_tls = config.tls.peer_port_config()?.map(LiveConfig::new);
     let admin_tls = config.tls.admin_port_config()?.map(LiveConfig::new);
+    let applied_log_ids = state_machine.applied_log_ids();
     let raft = Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -220,12 +233,20 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         let service = PeerServer::new(PeerService::new(pipeline.clone(), stop_rx.clone()))
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
-        // Every peer call must carry the peer secret, when one is set.
+        // Every peer call must carry the peer secret, when one is set, and must not come
+        // from another ensemble's server.
+        let known = pipeline.peers.clone();
         let service = tonic::service::interceptor::InterceptedService::new(service, move |req| {
-            peer_secret.check(req)
+            peer_secret
+                .check(req)
+                .and_then(|req| crate::raft::caller::check(&known, req))
         });
         let mut peer_stop = stop_rx.clone();
-        let router = tonic::transport::Server::builder().add_service(service);
+        let router = tonic::transport::Server::builder()
+            .http2_max_pending_accept_reset_streams(Some(
+                crate::api::peer::MAX_PENDING_RESET_STREAMS,
+            ))
+            .add_service(service);
         let shutdown = async move {
             let _ = peer_stop.wait_for(|s| *s).await;
         };
@@ -256,6 +277,18 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             }
         }));
         tasks.push(tokio::spawn(join_ensemble(pipeline.clone())));
+        // Experimental, off by default: measured slower on the 2-core benchmark box
+        // (docs/benchmarks.md, "Forwarded writes at inflight 1").
+        if crate::raft::commit_push::enabled() {
+            tasks.push(tokio::spawn(crate::raft::commit_push::run(
+                pipeline.raft.clone(),
+                config.node_id,
+                pipeline.peers.clone(),
+                applied_log_ids,
+                stop_rx.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(learn_member_addresses(pipeline.clone())));
         tasks.push(tokio::spawn(watch_leader_process(pipeline.clone())));
         tasks.push(tokio::spawn(report_sessions(pipeline.clone())));
     } else {
@@ -400,6 +433,45 @@ fn tls_reloader(
         });
     }
     r
+}
+
+/// How long the leader waits for a follower to take one snapshot chunk (and install
+/// the snapshot, with the last chunk). openraft's default, 200 ms, is less than a
+/// follower that fsyncs a snapshot of a few hundred KB takes on a loaded machine: every
+/// attempt timed out and was sent again, and the follower, which gets no AppendEntries
+/// while a snapshot is under way, stopped serving until one attempt was quick enough
+/// (issue #7, docs/reliability.md). A slow attempt only delays that one follower.
+fn snapshot_timeout_ms(config: &Config) -> u64 {
+    (config.election_timeout_ms.1 * 10).max(5_000)
+}
+
+/// Keeps the peer dialler's map of who answers where ([`Peers::learn`]) in step with the
+/// membership, for servers added after this one was configured.
+async fn learn_member_addresses(p: Arc<Pipeline>) {
+    let mut metrics = p.raft.metrics();
+    let mut seen = None;
+    loop {
+        let nodes: Option<Vec<(u64, String)>> = {
+            let m = metrics.borrow_and_update();
+            let id = *m.membership_config.log_id();
+            (seen != Some(id)).then(|| {
+                seen = Some(id);
+                m.membership_config
+                    .membership()
+                    .nodes()
+                    .map(|(id, n)| (*id, n.peer_addr.clone()))
+                    .collect()
+            })
+        };
+        for (id, addr) in nodes.into_iter().flatten() {
+            if !addr.is_empty() {
+                p.peers.learn(id, &addr);
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Initialises a single-node server on first start; a restart never re-initialises.

@@ -172,7 +172,7 @@ mod net {
     use turmoil::net::{TcpListener, TcpStream};
 
     use crate::admin::fourlw;
-    use crate::api::listener::{classify, Incoming, Protocol};
+    use crate::api::listener::{accept_loop, classify, Incoming, Protocol};
     use crate::pipeline::Pipeline;
     use crate::tls::io::{Conn, ConnInfo, ServerConn};
 
@@ -185,31 +185,20 @@ mod net {
     /// [`ServerConn`] (the peer port: everything is gRPC).
     pub fn peer_incoming(
         listener: TcpListener,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> (Incoming, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            tokio::pin!(stopped);
-            loop {
-                let (socket, peer) = tokio::select! {
-                    _ = &mut stopped => return,
-                    _ = tx.closed() => return,
-                    a = listener.accept() => match a {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::debug!("simulated accept: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
-                };
-                if tx.send(Ok(server_conn(socket, peer))).await.is_err() {
-                    return;
-                }
-            }
+            let sender = &tx;
+            accept_loop(
+                stop,
+                &tx,
+                || accept_next(&listener),
+                |socket, peer| async move {
+                    let _ = sender.send(Ok(server_conn(socket, peer))).await;
+                },
+            )
+            .await;
         });
         (ReceiverStream::new(rx), task)
     }
@@ -220,58 +209,66 @@ mod net {
     pub fn client_incoming(
         listener: TcpListener,
         pipeline: Arc<Pipeline>,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> (Incoming, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            tokio::pin!(stopped);
-            loop {
-                let (mut socket, peer) = tokio::select! {
-                    _ = &mut stopped => return,
-                    _ = tx.closed() => return,
-                    a = listener.accept() => match a {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::debug!("simulated accept: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
-                };
-                let tx = tx.clone();
-                let p = pipeline.clone();
-                tokio::spawn(async move {
-                    let mut first = [0u8; 4];
-                    let sniff = async {
-                        loop {
-                            match socket.peek(&mut first).await {
-                                Ok(0) | Err(_) => return false,
-                                Ok(n) if n >= 4 => return true,
-                                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
-                            }
-                        }
-                    };
-                    match tokio::time::timeout(Duration::from_secs(10), sniff).await {
-                        Ok(true) => {}
-                        _ => return,
-                    }
-                    match classify(first) {
-                        Protocol::Grpc => {
-                            let _ = tx.send(Ok(server_conn(socket, peer))).await;
-                        }
-                        Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
-                        Protocol::ZooKeeper => {
-                            crate::zkwire::conn::serve(p, socket, peer, None).await
-                        }
-                        Protocol::Tls => {}
-                    }
-                });
-            }
+            let (pipeline, sender) = (&pipeline, &tx);
+            accept_loop(
+                stop,
+                &tx,
+                || accept_next(&listener),
+                |socket, peer| async move {
+                    tokio::spawn(route(socket, peer, pipeline.clone(), sender.clone()));
+                },
+            )
+            .await;
         });
         (ReceiverStream::new(rx), task)
+    }
+
+    /// The next simulated connection (errors are logged and retried after a pause).
+    async fn accept_next(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+        loop {
+            match listener.accept().await {
+                Ok(a) => return a,
+                Err(e) => {
+                    tracing::debug!("simulated accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    /// One client connection: its first four bytes pick the protocol.
+    async fn route(
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        p: Arc<Pipeline>,
+        tx: mpsc::Sender<Result<ServerConn, std::io::Error>>,
+    ) {
+        let mut first = [0u8; 4];
+        let sniff = async {
+            loop {
+                match socket.peek(&mut first).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) if n >= 4 => return true,
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(10), sniff).await {
+            Ok(true) => {}
+            _ => return,
+        }
+        match classify(first) {
+            Protocol::Grpc => {
+                let _ = tx.send(Ok(server_conn(socket, peer))).await;
+            }
+            Protocol::FourLetterWord(word) => fourlw::serve(p, socket, word).await,
+            Protocol::ZooKeeper => crate::zkwire::conn::serve(p, socket, peer, None).await,
+            Protocol::Tls => {}
+        }
     }
 
     fn server_conn(socket: TcpStream, peer: SocketAddr) -> ServerConn {

@@ -34,6 +34,9 @@ pub struct Shared {
     serving: AtomicBool,
     /// When this node last heard from its leader (AppendEntries), for followers.
     leader_contact: Mutex<Option<Instant>>,
+    /// When `serving` last changed (process start until the first change), for
+    /// `/status`: how long a node has (not) been serving.
+    serving_changed: Mutex<Instant>,
     /// Counters for `/metrics`, `/status` and the four-letter words.
     pub metrics: Arc<Metrics>,
     /// Client operations applied since this process started (snapshot scheduling).
@@ -58,6 +61,7 @@ impl Shared {
             tracker: SessionTracker::new(),
             serving: AtomicBool::new(false),
             leader_contact: Mutex::new(None),
+            serving_changed: Mutex::new(Instant::now()),
             metrics: Arc::new(Metrics::new()),
             applied_ops: std::sync::atomic::AtomicU64::new(0),
             storage,
@@ -71,7 +75,17 @@ impl Shared {
 
     /// Sets whether this node serves clients; returns the previous value.
     pub fn set_serving(&self, serving: bool) -> bool {
-        self.serving.swap(serving, Ordering::AcqRel)
+        let mut changed = self.serving_changed.lock();
+        let was = self.serving.swap(serving, Ordering::AcqRel);
+        if was != serving {
+            *changed = Instant::now();
+        }
+        was
+    }
+
+    /// When [`Shared::is_serving`] last changed (or the process started).
+    pub fn serving_changed(&self) -> Instant {
+        *self.serving_changed.lock()
     }
 
     /// Records contact from the leader (a successful AppendEntries).

@@ -2,7 +2,6 @@
 //! loses no acknowledged write; a torn log tail is recovered; a corrupt record refuses
 //! to start with a message naming the file and offset.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -10,11 +9,10 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateOptions};
 
+/// A port outside the kernel's ephemeral range, reserved for this process: the
+/// server is killed and restarted on it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    zk_server::testing::free_port().expect("free port")
 }
 
 struct Proc {

@@ -3,7 +3,6 @@
 //! clients' sessions survive with their ephemerals, writes resume, and the killed
 //! server rejoins and catches up.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +11,10 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateOptions};
 
+/// A port outside the kernel's ephemeral range, reserved for this process: the
+/// server is killed and restarted on it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    zk_server::testing::free_port().expect("free port")
 }
 
 struct Node {

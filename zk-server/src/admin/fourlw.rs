@@ -205,7 +205,7 @@ fn conf(p: &Pipeline) -> String {
     let _ = writeln!(s, "dataDir={}", c.data_dir.display());
     let _ = writeln!(s, "dataLogDir={}", c.data_dir.join("log").display());
     let _ = writeln!(s, "tickTime={}", c.tick_ms);
-    let _ = writeln!(s, "maxClientCnxns=0");
+    let _ = writeln!(s, "maxClientCnxns={}", c.limits.max_client_cnxns);
     let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms());
     let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout_ms());
     let _ = writeln!(s, "serverId={}", c.node_id);

@@ -295,6 +295,7 @@ async fn status(State(p): State<Arc<Pipeline>>) -> Json<serde_json::Value> {
         "uptime_ms": u64::try_from(m.uptime().as_millis()).unwrap_or(u64::MAX),
         "role": crate::api::peer::status(&p).role,
         "serving": p.shared.is_serving(),
+        "liveness": super::status::liveness(&p),
         "members": super::status::members(&p).await,
     }))
 }

@@ -7,6 +7,21 @@ use crate::api::peer;
 use crate::pipeline::Pipeline;
 use crate::tree::index_of;
 
+/// Why this node does (not) serve, as JSON (part of `/status`): how long it has been
+/// in its serving state, when it last heard from its leader, and its last failed peer
+/// call.
+pub fn liveness(p: &Pipeline) -> Value {
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    json!({
+        "serving_changed_ms_ago": ms(p.shared.serving_changed().elapsed()),
+        "leader_contact_ms_ago": p.shared.last_leader_contact().map(|t| ms(t.elapsed())),
+        "last_peer_error": p.peers.last_error().map(|(at, message)| json!({
+            "ms_ago": ms(at.elapsed()),
+            "message": message,
+        })),
+    })
+}
+
 /// Every member of the ensemble, as JSON (part of `/status`).
 pub async fn members(p: &Pipeline) -> Value {
     let me = peer::status(p);

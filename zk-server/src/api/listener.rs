@@ -78,52 +78,77 @@ pub fn spawn(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
     tls: Option<LiveConfig>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> (Incoming, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
     let limiter = ConnectionLimiter::new(pipeline.config.limits.max_client_cnxns);
     let task = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        tokio::pin!(stopped);
-        loop {
-            let (socket, peer) = tokio::select! {
-                _ = &mut stopped => return,
-                _ = tx.closed() => return,
-                accepted = accept_next(&listener, "accept") => accepted,
-            };
-            if let Err(e) = socket.set_nodelay(true) {
-                tracing::debug!(%peer, "set_nodelay: {e}");
-            }
-            let Some(slot) = limiter.try_acquire(peer.ip()) else {
-                pipeline
-                    .shared
-                    .metrics
-                    .limits
-                    .rejected_connections
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(
-                    %peer,
-                    max = limiter.max(),
-                    "too many connections from {} (--max-client-cnxns {}); closing the new one",
-                    peer.ip(),
-                    limiter.max()
-                );
-                drop(socket);
-                continue;
-            };
-            tokio::spawn(route(
-                socket,
-                slot,
-                peer,
-                pipeline.clone(),
-                tls.clone(),
-                tx.clone(),
-            ));
-        }
+        let limiter = &limiter;
+        let (pipeline, tls, sender) = (&pipeline, &tls, &tx);
+        accept_loop(
+            stop,
+            &tx,
+            || accept_next(&listener, "accept"),
+            |socket, peer| async move {
+                if let Err(e) = socket.set_nodelay(true) {
+                    tracing::debug!(%peer, "set_nodelay: {e}");
+                }
+                let Some(slot) = limiter.try_acquire(peer.ip()) else {
+                    pipeline
+                        .shared
+                        .metrics
+                        .limits
+                        .rejected_connections
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(
+                        %peer,
+                        max = limiter.max(),
+                        "too many connections from {} (--max-client-cnxns {}); closing the new one",
+                        peer.ip(),
+                        limiter.max()
+                    );
+                    return;
+                };
+                tokio::spawn(route(
+                    socket,
+                    slot,
+                    peer,
+                    pipeline.clone(),
+                    tls.clone(),
+                    sender.clone(),
+                ));
+            },
+        )
+        .await;
     });
     (ReceiverStream::new(rx), task)
+}
+
+/// The accept loop of every listener: hands each connection `accept` yields to
+/// `on_accept` (awaited before the next accept), until `stop` turns true or the
+/// receiver of `tx` (where the loop's connections go) is dropped.
+pub(crate) async fn accept_loop<T, S, A, F, H>(
+    mut stop: watch::Receiver<bool>,
+    tx: &mpsc::Sender<T>,
+    mut accept: impl FnMut() -> A,
+    mut on_accept: F,
+) where
+    A: std::future::Future<Output = (S, SocketAddr)>,
+    F: FnMut(S, SocketAddr) -> H,
+    H: std::future::Future<Output = ()>,
+{
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = &mut stopped => return,
+            _ = tx.closed() => return,
+            accepted = accept() => accepted,
+        };
+        on_accept(socket, peer).await;
+    }
 }
 
 /// The next accepted connection; on errors (typically EMFILE) it logs with `what` and

@@ -14,6 +14,18 @@ use crate::pipeline::{forward, submit, Pipeline};
 use crate::raft::rpc::{MembershipChange, NodeStatus, PeerFailure, PeerReply, PeerRequest};
 use crate::raft::{Member, NodeId};
 
+/// How many streams reset by the calling peer may wait to be accepted before the peer
+/// server closes the connection (`ENHANCE_YOUR_CALM`). hyper's default, 20, guards
+/// against the HTTP/2 rapid-reset attack; between peers, a cancelled RPC is normal
+/// (openraft abandons an AppendEntries after one heartbeat interval), and a partition
+/// that keeps the sockets open holds every request sent into it, with its reset, until
+/// it heals and delivers them all at once: dozens per second of partition. Closing the
+/// connection then cut the new leader off from the server it was partitioned from
+/// (issue #7, docs/reliability.md). A connection that stays silent is closed by the
+/// dialler's keep-alive after about 25 s, which bounds the pile to some hundreds at a
+/// 50 ms heartbeat; the limit leaves room for much shorter heartbeats.
+pub const MAX_PENDING_RESET_STREAMS: usize = 10_000;
+
 /// Serves peers.
 pub struct PeerService {
     pipeline: Arc<Pipeline>,
@@ -67,7 +79,16 @@ fn failure(code: Code, msg: impl Into<String>) -> PeerFailure {
 async fn handle(p: &Pipeline, req: PeerRequest) -> PeerReply {
     match req {
         PeerRequest::AppendEntries(rpc) => {
+            let prev = rpc.prev_log_id.map_or(0, |l| l.index);
+            let last = rpc.entries.last().map_or(prev, |e| e.log_id.index);
+            crate::mark!(
+                "ae_recv",
+                last,
+                n = rpc.entries.len(),
+                commit = rpc.leader_commit.map_or(0, |l| l.index)
+            );
             let r = p.raft.append_entries(rpc).await;
+            crate::mark!("ae_done", last);
             if matches!(&r, Ok(resp) if resp.is_success()) {
                 p.shared.leader_contacted();
             }
@@ -236,6 +257,7 @@ pub async fn membership(p: &Pipeline, change: MembershipChange) -> Result<(), Pe
 /// The member record for server `id` at `peer_addr`: it must answer there (a membership
 /// change to a dead or wrong address is refused instead of stalling replication).
 async fn member_for(p: &Pipeline, id: NodeId, peer_addr: &str) -> Result<Member, PeerFailure> {
+    p.peers.learn_new(id, peer_addr);
     match p
         .peers
         .call(peer_addr, &PeerRequest::Status, Duration::from_secs(2))

@@ -98,7 +98,7 @@ fn fail_stream(
     failure: Failure,
 ) {
     rx.close();
-    for (replies, _, _) in pending.drain(..) {
+    for (replies, _, _, _) in pending.drain(..) {
         fail_all(replies, failure.clone());
     }
     while let Ok((_, replies, _)) = rx.try_recv() {
@@ -107,7 +107,7 @@ fn fail_stream(
 }
 
 /// Completes one batch from the leader's answer, once this node has applied it.
-fn complete(replies: Vec<Reply>, outcome: ForwardOutcome, shared: &Arc<Shared>) {
+fn complete(replies: Vec<Reply>, outcome: ForwardOutcome, shared: &Arc<Shared>, sent_us: u64) {
     if outcome.len() != replies.len() {
         tracing::error!(
             expected = replies.len(),
@@ -124,12 +124,15 @@ fn complete(replies: Vec<Reply>, outcome: ForwardOutcome, shared: &Arc<Shared>) 
         .iter()
         .filter_map(|r| r.as_ref().ok().map(|(zxid, _)| *zxid))
         .max();
+    let index = last.map_or(0, crate::tree::index_of);
+    crate::mark!("fwd_answer", index, sent_us = sent_us);
     let shared = shared.clone();
     tokio::spawn(async move {
         let applied = match last {
             Some(zxid) => wait_applied(&shared, zxid, APPLY_WAIT).await,
             None => Ok(()),
         };
+        crate::mark!("fwd_done", index, sent_us = sent_us);
         for (reply, result) in replies.into_iter().zip(outcome) {
             let result = match (&applied, result) {
                 (Err(f), _) => Err(f.clone()),
@@ -141,7 +144,8 @@ fn complete(replies: Vec<Reply>, outcome: ForwardOutcome, shared: &Arc<Shared>) 
     });
 }
 
-type Pending = VecDeque<(Vec<Reply>, OwnedSemaphorePermit, Instant)>;
+/// Batches in flight: outcomes, slot, answer deadline, and when sent (µs, for marks).
+type Pending = VecDeque<(Vec<Reply>, OwnedSemaphorePermit, Instant, u64)>;
 
 /// Writes one batch on the stream and records it as waiting for an answer.
 fn push(
@@ -157,7 +161,11 @@ fn push(
                 payload: bytes.into(),
             };
             match tx.send(msg) {
-                Ok(()) => pending.push_back((replies, permit, Instant::now() + FORWARD_TIMEOUT)),
+                Ok(()) => {
+                    crate::mark!("fwd_send", 0, n = replies.len());
+                    let sent_us = crate::timeline::now_us();
+                    pending.push_back((replies, permit, Instant::now() + FORWARD_TIMEOUT, sent_us))
+                }
                 Err(_) => fail_all(replies, closed()),
             }
         }
@@ -205,7 +213,7 @@ async fn run(
         }
     };
     loop {
-        let deadline = pending.front().map(|(_, _, d)| *d);
+        let deadline = pending.front().map(|(_, _, d, _)| *d);
         tokio::select! {
             batch = rx.recv(), if out_tx.is_some() => match batch {
                 Some(batch) => push(batch, &out_tx, &mut pending),
@@ -218,12 +226,12 @@ async fn run(
                         pending.pop_front(),
                         postcard::from_bytes::<ForwardOutcome>(&msg.payload),
                     ) {
-                        (Some((replies, permit, _)), Ok(outcome)) => {
+                        (Some((replies, permit, _, sent_us)), Ok(outcome)) => {
                             drop(permit);
-                            complete(replies, outcome, &shared);
+                            complete(replies, outcome, &shared, sent_us);
                             None
                         }
-                        (Some((replies, _, _)), Err(e)) => {
+                        (Some((replies, _, _, _)), Err(e)) => {
                             fail_all(replies, (Code::SystemError, format!("bad forward answer: {e}")));
                             Some(format!("bad forward answer from {addr}: {e}"))
                         }
@@ -273,10 +281,22 @@ pub fn serve(
         loop {
             tokio::select! {
                 msg = inbound.message(), if reading => match msg {
-                    Ok(Some(msg)) => answers.push_back(queue(&p, &msg.payload)),
+                    Ok(Some(msg)) => {
+                        crate::mark!("fwd_recv", 0);
+                        answers.push_back(queue(&p, &msg.payload))
+                    }
                     Ok(None) | Err(_) => reading = false,
                 },
                 Some(outcome) = answers.next() => {
+                    // (The index is computed only while marks are on.)
+                    crate::mark!(
+                        "fwd_reply",
+                        outcome
+                            .iter()
+                            .filter_map(|r| r.as_ref().ok().map(|(z, _)| *z))
+                            .max()
+                            .map_or(0, crate::tree::index_of)
+                    );
                     let payload = match postcard::to_allocvec::<ForwardOutcome>(&outcome) {
                         Ok(bytes) => bytes,
                         Err(e) => {

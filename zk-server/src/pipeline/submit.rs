@@ -65,7 +65,8 @@ pub(super) type Reply = oneshot::Sender<Result<(i64, ApplyResult), Failure>>;
 /// A queued write: the command, where its outcome goes, and whether a follower
 /// forwarded it here (such a write is never forwarded again: if this node no longer
 /// leads, it fails and the follower's client retries).
-type Queued = (Command, Reply, bool);
+/// The last field is when it was queued (µs, only while timeline marks are on).
+type Queued = (Command, Reply, bool, u64);
 
 /// The node's write queue into raft (cheap to clone).
 #[derive(Clone)]
@@ -119,7 +120,11 @@ impl Proposer {
 
     fn queue(&self, cmd: Command, forwarded: bool) -> Completion {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send((cmd, reply, forwarded)).is_err() {
+        let queued_us = match crate::timeline::enabled() {
+            true => crate::timeline::now_us(),
+            false => 0,
+        };
+        if self.tx.send((cmd, reply, forwarded, queued_us)).is_err() {
             return futures::future::ready(Err((
                 Code::ConnectionLoss,
                 "server is shutting down".into(),
@@ -238,6 +243,7 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Queued>) {
             None => None,
         };
         let mut bytes = weight(&first.0);
+        let oldest_us = first.3;
         let (mut cmds, mut replies, mut forwarded) = (vec![first.0], vec![first.1], vec![first.2]);
         while cmds.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -255,6 +261,7 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Queued>) {
                 Err(_) => break,
             }
         }
+        crate::mark!("cut", 0, n = cmds.len(), queued_us = oldest_us);
         let (Some(permit), Some((leader_id, member))) = (permit, role) else {
             fail_all(
                 replies,
@@ -296,6 +303,7 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Queued>) {
         let n = cmds.len();
         // The entry gets an index above everything appended so far.
         let index = ctx.progress.appended() + 1;
+        crate::mark!("propose", index, n = n);
         match raft.client_write_ff(Batch(cmds)).await {
             Ok(done) => {
                 let (settled_tx, settled) = oneshot::channel();
@@ -318,6 +326,9 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Queued>) {
                         }
                     };
                     drop(permit);
+                    if let Ok((index, _)) = &outcome {
+                        crate::mark!("leader_done", *index);
+                    }
                     match outcome {
                         Ok((index, results)) if results.len() == n => {
                             for (i, (reply, result)) in replies.into_iter().zip(results).enumerate()

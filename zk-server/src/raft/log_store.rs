@@ -484,9 +484,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let last = entries.last().map_or(0, |e| e.log_id.index);
+        crate::mark!("append", last, n = entries.len());
         self.append_entries(
             entries,
-            Box::new(move |r| callback.log_io_completed(r.map_err(io::Error::other))),
+            Box::new(move |r| {
+                crate::mark!("flushed", last);
+                callback.log_io_completed(r.map_err(io::Error::other))
+            }),
         )
         .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Write, &e))
     }

@@ -3,6 +3,8 @@
 
 use std::io::Cursor;
 
+pub mod caller;
+pub mod commit_push;
 mod log_memory;
 pub mod log_store;
 #[cfg(test)]

@@ -7,12 +7,15 @@
 //! remote raft's own error -> `RemoteError`.
 //!
 //! Peer authentication ([`Peers::with_security`]): with peer TLS every channel is
-//! mutual TLS (our certificate, the peer CA); with a peer secret every call carries it.
+//! mutual TLS (our certificate, the peer CA; with `--peer-tls-verify-id` the answering
+//! server's certificate must name the server we meant to reach: [`crate::tls::dial`]);
+//! with a peer secret every call carries it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
@@ -23,12 +26,14 @@ use openraft::raft::{
 };
 use openraft::RPCTypes;
 use parking_lot::Mutex;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
 use zk_proto::peer::{peer_client::PeerClient as GrpcPeerClient, PeerMessage};
 
 use super::member::Member;
 use super::rpc::{PeerReply, PeerRequest};
 use super::{NodeId, TypeConfig};
+use crate::tls::dial::{Expected, PeerDialer};
 
 /// Why a peer call failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +53,16 @@ pub struct Peers {
     /// Peer address -> the address actually dialled (a proxy, a NAT mapping).
     dial: Arc<HashMap<String, String>>,
     /// Mutual TLS to peers, if on (replaced when the certificate files change).
-    tls: Arc<Mutex<Option<ClientTlsConfig>>>,
+    tls: Arc<Mutex<Option<Arc<PeerDialer>>>>,
     /// The shared secret every call carries, if set.
     secret: crate::tls::peer_auth::PeerSecret,
+    /// This node's name on every call ([`super::caller`]).
+    caller: super::caller::Caller,
+    /// Server id -> peer address, from the configuration and the membership: who must
+    /// answer at an address (`--peer-tls-verify-id`).
+    ids: Arc<Mutex<BTreeMap<NodeId, String>>>,
+    /// The last failed call and when, for `/status`.
+    last_error: Arc<Mutex<Option<(Instant, String)>>>,
 }
 
 impl Peers {
@@ -62,7 +74,6 @@ impl Peers {
     /// Like [`Peers::new`], but dial `dial[addr]` instead of `addr` where given.
     pub fn with_dial(dial: HashMap<String, String>) -> Peers {
         Peers {
-            channels: Arc::default(),
             dial: Arc::new(dial),
             ..Peers::default()
         }
@@ -71,21 +82,79 @@ impl Peers {
     /// Dials peers over mutual TLS (`tls`) and sends `secret` with every call.
     pub fn with_security(
         self,
-        tls: Option<ClientTlsConfig>,
+        tls: Option<PeerDialer>,
         secret: crate::tls::peer_auth::PeerSecret,
     ) -> Peers {
         Peers {
-            tls: Arc::new(Mutex::new(tls)),
+            tls: Arc::new(Mutex::new(tls.map(Arc::new))),
             secret,
             ..self
         }
     }
 
+    /// Names this node (`caller`) on every call.
+    pub fn with_caller(self, caller: super::caller::Caller) -> Peers {
+        Peers { caller, ..self }
+    }
+
+    /// The peer address server `id` is known at (configuration or membership), if any.
+    pub fn address_of(&self, id: NodeId) -> Option<String> {
+        self.ids.lock().get(&id).cloned()
+    }
+
     /// Dials with `tls` from now on (a reloaded certificate): cached channels are
     /// dropped, so the next call dials again; calls under way finish on their channel.
-    pub fn set_dial_tls(&self, tls: ClientTlsConfig) {
-        *self.tls.lock() = Some(tls);
+    pub fn set_dial_tls(&self, tls: PeerDialer) {
+        *self.tls.lock() = Some(Arc::new(tls));
         self.channels.lock().clear();
+    }
+
+    /// Records that server `id` answers at `addr` (from the configuration or the
+    /// membership). An address belongs to one server: a channel dialled under another
+    /// expectation is dropped, so the next call dials and checks again.
+    pub fn learn(&self, id: NodeId, addr: &str) {
+        let mut ids = self.ids.lock();
+        if ids.get(&id).is_some_and(|a| a == addr) {
+            return;
+        }
+        ids.retain(|other, a| *other == id || a != addr);
+        let old = ids.insert(id, addr.to_string());
+        drop(ids);
+        let mut channels = self.channels.lock();
+        channels.remove(addr);
+        if let Some(old) = old {
+            channels.remove(&old);
+        }
+    }
+
+    /// [`Peers::learn`], unless `addr` is already known as some server's address (a
+    /// membership change names a new server's address: it must not take over another's).
+    pub fn learn_new(&self, id: NodeId, addr: &str) {
+        let known = self.ids.lock().values().any(|a| a == addr);
+        if !known {
+            self.learn(id, addr);
+        }
+    }
+
+    /// Who must answer at `addr`.
+    fn expected(ids: &Mutex<BTreeMap<NodeId, String>>, addr: &str) -> Expected {
+        let ids = ids.lock();
+        Expected {
+            id: ids.iter().find(|(_, a)| *a == addr).map(|(id, _)| *id),
+            members: ids.iter().map(|(id, a)| (*id, a.clone())).collect(),
+        }
+    }
+
+    /// The last failed peer call (when, and why), if any.
+    pub fn last_error(&self) -> Option<(Instant, String)> {
+        self.last_error.lock().clone()
+    }
+
+    fn note<T>(&self, r: Result<T, PeerError>) -> Result<T, PeerError> {
+        if let Err(e) = &r {
+            *self.last_error.lock() = Some((Instant::now(), e.to_string()));
+        }
+        r
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, PeerError> {
@@ -98,13 +167,9 @@ impl Peers {
             addr: addr.to_string(),
             message: e.to_string(),
         };
-        let tls = self.tls.lock().clone();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}")).map_err(bad)?;
-        if let Some(tls) = tls {
-            endpoint = endpoint.tls_config(tls).map_err(bad)?;
-        }
-        let endpoint = endpoint
+        // TLS, when on, is ours (a connector), not tonic's: the dialler checks who answered.
+        let endpoint = Endpoint::from_shared(format!("http://{target}"))
+            .map_err(bad)?
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_millis(500))
             .http2_keep_alive_interval(Duration::from_secs(5))
@@ -115,13 +180,41 @@ impl Peers {
             map.insert(addr.to_string(), channel.clone());
             return Ok(channel);
         }
-        let channel = endpoint.connect_lazy();
+        let channel = match self.tls.lock().clone() {
+            None => endpoint.connect_lazy(),
+            Some(dialer) => {
+                let (ids, addr) = (self.ids.clone(), addr.to_string());
+                endpoint.connect_with_connector_lazy(tower::service_fn(
+                    move |uri: tonic::codegen::http::Uri| {
+                        let (dialer, ids, addr) = (dialer.clone(), ids.clone(), addr.clone());
+                        async move {
+                            let host = uri.host().unwrap_or("localhost").to_string();
+                            let port = uri.port_u16().unwrap_or(443);
+                            let tls = dialer
+                                .connect(&host, port, &addr, || Peers::expected(&ids, &addr))
+                                .await?;
+                            Ok::<_, std::io::Error>(TokioIo::new(tls))
+                        }
+                    },
+                ))
+            }
+        };
         map.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }
 
     /// Sends one request to the peer at `addr` and waits for its reply, at most `timeout`.
     pub async fn call(
+        &self,
+        addr: &str,
+        req: &PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerReply, PeerError> {
+        let r = self.call_once(addr, req, timeout).await;
+        self.note(r)
+    }
+
+    async fn call_once(
         &self,
         addr: &str,
         req: &PeerRequest,
@@ -138,6 +231,7 @@ impl Peers {
             payload: payload.into(),
         });
         self.secret.attach(&mut request);
+        self.caller.attach(&mut request);
         let call = client.call(request);
         let resp = match tokio::time::timeout(timeout, call).await {
             Err(_) => {
@@ -180,11 +274,25 @@ impl Peers {
     where
         S: futures::Stream<Item = PeerMessage> + Send + 'static,
     {
+        let r = self.open_forward_once(addr, outbound, timeout).await;
+        self.note(r)
+    }
+
+    async fn open_forward_once<S>(
+        &self,
+        addr: &str,
+        outbound: S,
+        timeout: Duration,
+    ) -> Result<tonic::Streaming<PeerMessage>, PeerError>
+    where
+        S: futures::Stream<Item = PeerMessage> + Send + 'static,
+    {
         let mut client = GrpcPeerClient::new(self.channel(addr)?)
             .max_decoding_message_size(256 << 20)
             .max_encoding_message_size(256 << 20);
         let mut request = tonic::Request::new(outbound);
         self.secret.attach(&mut request);
+        self.caller.attach(&mut request);
         match tokio::time::timeout(timeout, client.forward(request)).await {
             Err(_) => Err(PeerError::Timeout {
                 addr: addr.to_string(),
@@ -223,6 +331,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = NetworkClient;
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> NetworkClient {
+        self.peers.learn(target, &node.peer_addr);
         NetworkClient {
             peers: self.peers.clone(),
             target,
@@ -268,7 +377,21 @@ impl RaftNetwork<TypeConfig> for NetworkClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
-        match self.call(PeerRequest::AppendEntries(rpc), &option).await {
+        let (last, commit) = (
+            rpc.entries.last().map(|e| e.log_id.index),
+            rpc.leader_commit.map_or(0, |l| l.index),
+        );
+        let prev = rpc.prev_log_id.map_or(0, |l| l.index);
+        crate::mark!(
+            "ae_send",
+            last.unwrap_or(prev),
+            to = self.target,
+            n = rpc.entries.len(),
+            commit = commit
+        );
+        let reply = self.call(PeerRequest::AppendEntries(rpc), &option).await;
+        crate::mark!("ae_resp", last.unwrap_or(prev), to = self.target);
+        match reply {
             Ok(PeerReply::AppendEntries(r)) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }

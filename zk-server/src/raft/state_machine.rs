@@ -47,6 +47,8 @@ struct Inner {
     files: SnapshotFiles,
     /// Changed only with `shared.tree` write-locked (lock order: tree, then this).
     applied: Mutex<Applied>,
+    /// The log id of the last applied entry, for [`super::commit_push`].
+    applied_log_id: tokio::sync::watch::Sender<Option<LogId<NodeId>>>,
     /// Meta of the newest persisted snapshot.
     current: Mutex<Option<Meta>>,
     /// Serialises snapshot file writes (a build and an install may overlap).
@@ -116,6 +118,7 @@ impl StateMachine {
                 current: Mutex::new(current),
                 save_lock: Mutex::new(()),
                 builds: AtomicU64::new(0),
+                applied_log_id: tokio::sync::watch::Sender::new(None),
             }),
         })
     }
@@ -135,6 +138,11 @@ impl StateMachine {
             }
             _ => {}
         }
+    }
+
+    /// The log id of the last entry applied, as it changes (for pushing the commit index).
+    pub fn applied_log_ids(&self) -> super::commit_push::AppliedLogId {
+        self.inner.applied_log_id.subscribe()
     }
 
     /// The node state this state machine writes.
@@ -245,6 +253,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut out = Vec::new();
         let mut events = Vec::new();
+        let mut last = None;
         for entry in entries {
             let log_id = entry.log_id;
             if i64::try_from(log_id.index).map_or(true, |i| i > (i64::MAX >> ZXID_BATCH_BITS)) {
@@ -290,7 +299,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // exactly the zxid of the state it saw.
             self.shared.applied.send_replace(zxid(Some(&log_id)));
             drop(tree);
+            crate::mark!("apply", log_id.index);
             out.push(results);
+            last = Some(log_id);
+        }
+        if last.is_some() {
+            self.inner.applied_log_id.send_replace(last);
         }
         Ok(out)
     }

@@ -44,39 +44,37 @@ pub async fn handshake(
 pub fn spawn_incoming(
     listener: TcpListener,
     config: LiveConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> ReceiverStream<Result<ServerConn, std::io::Error>> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        tokio::pin!(stopped);
-        loop {
-            let (socket, peer) = tokio::select! {
-                _ = &mut stopped => return,
-                _ = tx.closed() => return,
-                accepted = crate::api::listener::accept_next(&listener, "peer accept") => accepted,
-            };
-            let _ = socket.set_nodelay(true);
-            let (config, tx) = (config.current(), tx.clone());
-            tokio::spawn(async move {
-                match handshake(&config, socket).await {
-                    Ok((tls, x509)) => {
-                        let names: Option<Arc<[String]>> = tls
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|certs| certs.first())
-                            .map(|c| super::x509::names(c).into());
-                        let mut conn = tls_conn(tls, Vec::new(), peer, x509);
-                        conn.info.cert_names = names;
-                        let _ = tx.send(Ok(conn)).await;
+        let (config, sender) = (&config, &tx);
+        crate::api::listener::accept_loop(
+            stop,
+            &tx,
+            || crate::api::listener::accept_next(&listener, "peer accept"),
+            |socket, peer| async move {
+                let _ = socket.set_nodelay(true);
+                let (config, tx) = (config.current(), sender.clone());
+                tokio::spawn(async move {
+                    match handshake(&config, socket).await {
+                        Ok((tls, x509)) => {
+                            let names: Option<Arc<[String]>> = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|certs| certs.first())
+                                .map(|c| super::x509::names(c).into());
+                            let mut conn = tls_conn(tls, Vec::new(), peer, x509);
+                            conn.info.cert_names = names;
+                            let _ = tx.send(Ok(conn)).await;
+                        }
+                        Err(e) => tracing::info!(%peer, "peer TLS handshake refused: {e}"),
                     }
-                    Err(e) => tracing::info!(%peer, "peer TLS handshake refused: {e}"),
-                }
-            });
-        }
+                });
+            },
+        )
+        .await;
     });
     ReceiverStream::new(rx)
 }

@@ -49,54 +49,60 @@ pub fn spawn(
     listener: TcpListener,
     config: LiveConfig,
     allow_plaintext: bool,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<AdminIncoming> {
     let local = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        tokio::pin!(stopped);
-        loop {
-            let (socket, peer) = tokio::select! {
-                _ = &mut stopped => return,
-                _ = tx.closed() => return,
-                accepted = crate::api::listener::accept_next(&listener, "admin accept") => accepted,
-            };
-            let (config, tx) = (config.current(), tx.clone());
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, first_byte(&socket)).await
-                {
-                    Ok(Ok(Some(b))) => b == 0x16,
-                    _ => return,
-                };
-                let conn = if tls {
-                    match super::accept::handshake(&config, socket).await {
-                        Ok((tls, x509)) => super::accept::tls_conn(tls, Vec::new(), peer, x509),
-                        Err(e) => {
-                            tracing::info!(%peer, "admin TLS handshake refused: {e}");
-                            return;
-                        }
-                    }
-                } else if allow_plaintext {
-                    ServerConn {
-                        conn: Conn::Plain(socket),
-                        info: ConnInfo {
-                            remote: Some(peer),
-                            ..ConnInfo::default()
-                        },
-                        slot: None,
-                    }
-                } else {
-                    tracing::info!(%peer, "plaintext connection on the TLS admin port; closing");
-                    return;
-                };
-                let _ = tx.send((conn, peer)).await;
-            });
-        }
+        let (config, sender) = (&config, &tx);
+        crate::api::listener::accept_loop(
+            stop,
+            &tx,
+            || crate::api::listener::accept_next(&listener, "admin accept"),
+            |socket, peer| async move {
+                let (config, tx) = (config.current(), sender.clone());
+                tokio::spawn(serve_one(socket, peer, config, allow_plaintext, tx));
+            },
+        )
+        .await;
     });
     Ok(AdminIncoming { rx, local })
+}
+
+/// One admin connection: TLS handshake (or plaintext, when allowed), then to axum.
+async fn serve_one(
+    socket: TcpStream,
+    peer: SocketAddr,
+    config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+    allow_plaintext: bool,
+    tx: mpsc::Sender<(ServerConn, SocketAddr)>,
+) {
+    let tls = match tokio::time::timeout(FIRST_BYTE_TIMEOUT, first_byte(&socket)).await {
+        Ok(Ok(Some(b))) => b == 0x16,
+        _ => return,
+    };
+    let conn = if tls {
+        match super::accept::handshake(&config, socket).await {
+            Ok((tls, x509)) => super::accept::tls_conn(tls, Vec::new(), peer, x509),
+            Err(e) => {
+                tracing::info!(%peer, "admin TLS handshake refused: {e}");
+                return;
+            }
+        }
+    } else if allow_plaintext {
+        ServerConn {
+            conn: Conn::Plain(socket),
+            info: ConnInfo {
+                remote: Some(peer),
+                ..ConnInfo::default()
+            },
+            slot: None,
+        }
+    } else {
+        tracing::info!(%peer, "plaintext connection on the TLS admin port; closing");
+        return;
+    };
+    let _ = tx.send((conn, peer)).await;
 }
 
 /// The first byte of the stream, not consumed (None: closed before sending one).

@@ -4,6 +4,8 @@
 //! - [`settings`]: the `[tls]` configuration (certificates, client-certificate policy,
 //!   peer TLS, the peer secret) and its loading into rustls configs.
 //! - [`accept`]: the server side of a handshake and the client's identity from it.
+//! - [`dial`]: the dialling side of peer mutual TLS, which checks that the server that
+//!   answered is the one dialled (`--peer-tls-verify-id`).
 //! - [`io`]: a connection that is plain TCP or TLS, as tonic and our own protocol
 //!   handlers take it.
 //! - [`x509`]: a certificate's subject DN in RFC 2253 form (the `x509` ACL id).
@@ -22,6 +24,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod dial;
 pub mod io;
 pub mod peer_auth;
 pub mod peer_id;

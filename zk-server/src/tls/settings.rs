@@ -389,32 +389,23 @@ impl TlsSettings {
         }
     }
 
-    /// What a peer presents when dialling other peers (tonic's client TLS), if on.
-    pub fn peer_dial_config(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, TlsError> {
+    /// How this node dials its peers over mutual TLS (our certificate, the peer CA,
+    /// the name to verify, whether the answering server's id is checked), if on.
+    pub fn peer_dial_config(&self) -> Result<Option<super::dial::PeerDialer>, TlsError> {
         let (Some(cert), Some(key), Some(ca)) = (&self.peer_cert, &self.peer_key, &self.peer_ca)
         else {
             return Ok(None);
         };
-        let read = |what: &'static str, p: &Path| {
-            std::fs::read(p).map_err(|e| TlsError::Pem {
-                what,
-                path: p.to_path_buf(),
-                message: e.to_string(),
-            })
-        };
-        let mut c = tonic::transport::ClientTlsConfig::new()
-            .ca_certificate(tonic::transport::Certificate::from_pem(read(
-                "CA certificates",
-                ca,
-            )?))
-            .identity(tonic::transport::Identity::from_pem(
-                read("certificate", cert)?,
-                read("private key", key)?,
-            ));
-        if let Some(name) = &self.peer_server_name {
-            c = c.domain_name(name.clone());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in load_certs(ca)? {
+            roots.add(c).map_err(|e| TlsError::Rustls(e.to_string()))?;
         }
-        Ok(Some(c))
+        let config = super::dial::client_config(roots, load_certs(cert)?, load_key(key)?)?;
+        Ok(Some(super::dial::PeerDialer::new(
+            config,
+            self.peer_server_name.clone(),
+            self.peer_verify_id,
+        )))
     }
 }
 

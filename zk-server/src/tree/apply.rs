@@ -9,7 +9,7 @@ use super::acl::{self, perms, Acl, Id};
 use super::multi::Undo;
 use super::node::{Node, NodeKind};
 use super::txn::{ChangeKind, CreateMode, OpOutput, TreeError, TreeEvent, TxnOp};
-use super::{is_reserved, split_parent, DataTree};
+use super::{is_reserved, quota, split_parent, DataTree};
 
 /// What every op of one transaction shares.
 #[derive(Debug, Clone, Copy)]
@@ -59,12 +59,12 @@ fn validate(op: &str, path: &str, sequential: bool) -> Result<(), TreeError> {
 }
 
 fn check_not_reserved(op: &str, path: &str, target: &str) -> Result<(), TreeError> {
-    if is_reserved(target) {
+    if is_reserved(target) && !quota::is_quota_path(target) {
         return Err(err(
             Code::BadArguments,
             op,
             path,
-            "/zookeeper and below are reserved",
+            "/zookeeper and below are reserved (but for quota nodes below /zookeeper/quota)",
         ));
     }
     Ok(())
@@ -205,6 +205,7 @@ impl DataTree {
             path: actual.clone(),
             parent_meta,
         });
+        self.quota_created(&actual, data.len(), undo);
         events.push(event(&actual, ChangeKind::Created));
         events.push(event(parent_path, ChangeKind::ChildrenChanged));
         Ok(OpOutput::Created { path: actual, stat })
@@ -269,11 +270,13 @@ impl DataTree {
             return false;
         };
         let acl = node.acl.clone();
+        let len = i64::try_from(node.data.len()).unwrap_or(i64::MAX);
         undo.push(Undo::Deleted {
             path: path.to_string(),
             node,
             parent_meta,
         });
+        self.quota_account(path, -1, -len, undo);
         events.push(TreeEvent {
             acl: Some(acl),
             ..event(path, ChangeKind::Deleted)
@@ -302,6 +305,7 @@ impl DataTree {
             .ok_or_else(|| err(Code::NoNode, OP, path, "no node"))?;
         check_perm(OP, path, &node.acl, ctx.auth, perms::WRITE)?;
         check_version(OP, path, version, node.version)?;
+        let old_len = node.data.len();
         undo.push(Undo::DataSet {
             path: path.to_string(),
             data: std::mem::replace(&mut node.data, Box::from(&data[..])),
@@ -313,6 +317,9 @@ impl DataTree {
         node.mzxid = ctx.zxid;
         node.mtime = ctx.time_ms;
         let stat = node.stat();
+        let delta = i64::try_from(data.len()).unwrap_or(i64::MAX)
+            - i64::try_from(old_len).unwrap_or(i64::MAX);
+        self.quota_account(path, 0, delta, undo);
         events.push(event(path, ChangeKind::DataChanged));
         Ok(OpOutput::DataSet { stat })
     }
@@ -550,7 +557,9 @@ mod tests {
             create("/zookeeper", "", CreateMode::Persistent),
             create("/zookeeper/x", "", CreateMode::Persistent),
             create("/zookeeper/", "", CreateMode::PersistentSequential),
-            create("/zookeeper/quota/x", "", CreateMode::Persistent),
+            create("/zookeeper/quota", "", CreateMode::Persistent),
+            create("/zookeeper/config/x", "", CreateMode::Persistent),
+            create("/zookeeper/quota/", "", CreateMode::PersistentSequential),
             delete("/zookeeper/config", -1),
             delete("/zookeeper", -1),
             delete("/", -1),

@@ -11,6 +11,7 @@ pub mod acl;
 mod apply;
 mod multi;
 pub mod node;
+mod quota;
 mod sessions;
 mod snapshot;
 pub mod txn;

@@ -133,6 +133,9 @@ pub enum Reply {
     ChildrenNumber,
     /// `WhoAmIResponse{[ClientInfo{scheme, user}]}`.
     WhoAmI(Vec<(String, String)>),
+    /// addWatch: `ErrorResponse{err = 0}` after the header on success (the Java client
+    /// reads that record; a header-only reply breaks its connection).
+    AddWatch,
     /// Header only with this error (the request travelled as a ping).
     Fixed(Code),
     /// AuthFailed, then the connection closes (ZooKeeper's behaviour).
@@ -509,7 +512,7 @@ fn decode_body(
                     path,
                     mode: mode as i32,
                 }),
-                Reply::Empty,
+                Reply::AddWatch,
             )
         }
         op::WHO_AM_I => ping(xid, Reply::WhoAmI(auth.clone())),
@@ -646,6 +649,9 @@ pub fn encode_reply(reply: &Reply, resp: &pb::Response) -> (Bytes, After) {
                 w.ustring(scheme).ustring(user);
             }
         }
+        (Reply::AddWatch, _) => {
+            w.reply_header(xid, zxid, 0).int(0);
+        }
         (Reply::Empty | Reply::Close | Reply::Auth, _) => {
             w.reply_header(xid, zxid, 0);
         }
@@ -768,6 +774,35 @@ mod tests {
         }
         assert_eq!(r.int("type"), Ok(-1));
         assert_eq!(r.boolean("done"), Ok(true));
+    }
+
+    /// addWatch answers `ErrorResponse{0}` after the header (the Java client and Curator
+    /// read it); a refused addWatch is the header alone.
+    #[test]
+    fn add_watch_reply_carries_an_error_response_record() {
+        let ok = pb::Response {
+            xid: 5,
+            zxid: 7,
+            ..Default::default()
+        };
+        let (bytes, _) = encode_reply(&Reply::AddWatch, &ok);
+        assert_eq!(bytes.len(), 4 + 16 + 4);
+        let mut r = Reader::new(&bytes[4..]);
+        assert_eq!(r.int("xid"), Ok(5));
+        assert_eq!(r.long("zxid"), Ok(7));
+        assert_eq!(r.int("err"), Ok(0));
+        assert_eq!(r.int("ErrorResponse.err"), Ok(0));
+        let refused = pb::Response {
+            err: Code::NoAuth.as_i32(),
+            ..ok
+        };
+        let (bytes, _) = encode_reply(&Reply::AddWatch, &refused);
+        assert_eq!(bytes.len(), 4 + 16);
+        let body = req(|w| {
+            w.ustring("/a").int(1);
+        });
+        let d = decode_request(5, op::ADD_WATCH, &body, &mut Vec::new());
+        assert_eq!(d.reply, Reply::AddWatch);
     }
 
     /// Random bytes as any opcode's body never panic the decoder.

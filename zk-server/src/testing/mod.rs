@@ -8,6 +8,9 @@ use crate::config::{Config, SyncPolicy};
 use crate::error::ServerError;
 use crate::node::{start, ServerHandle};
 
+mod ports;
+pub use ports::free_port;
+
 /// A temporary data directory and the test defaults: loopback, ephemeral ports, fsync
 /// off (UNSAFE, tests only), 100 ms ticks, reaping every 50 ms, short raft timeouts.
 fn test_template() -> Result<(tempfile::TempDir, Config), ServerError> {
@@ -113,18 +116,6 @@ impl TestServer {
         self.stop().await;
         self.config.data_dir.clone()
     }
-}
-
-/// Picks a free loopback port (bind to port 0, release). Racy in principle; fine on a
-/// test machine's loopback.
-pub fn free_port() -> Result<u16, ServerError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| ServerError::Bind {
-            addr: "127.0.0.1:0".into(),
-            source: e,
-        })
 }
 
 /// An ensemble chosen but not started (see [`TestCluster::plan`]).
