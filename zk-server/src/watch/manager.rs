@@ -7,7 +7,6 @@
 //! event is about (ZooKeeper 3.8.4+/3.9.2+, CVE-2024-23944): a persistent recursive
 //! watch on `/` does not reveal the children or changes of protected nodes below it.
 
-
 use parking_lot::Mutex;
 use zk_proto::pb::{server_message::Kind, EventType, ServerMessage, WatchEvent};
 
