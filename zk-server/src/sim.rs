@@ -46,6 +46,29 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     rand::random()
 }
 
+/// A bug a simulation can inject into its nodes on purpose ([`inject`], feature
+/// `simulation`): the negative controls that show zk-sim's checkers can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// `sync` answers at once, without the leader's read index: a follower's next read
+    /// can miss writes committed before the sync (a stale read).
+    SyncWithoutReadIndex,
+    /// `setData` ignores the expected version: a conditional write (compare-and-set)
+    /// succeeds over a newer one (a lost update).
+    SetDataIgnoresVersion,
+}
+
+/// Whether `bug` was injected into the simulation running on this thread (never
+/// outside a simulation, nor in a build without the feature).
+pub fn injected(bug: Bug) -> bool {
+    #[cfg(feature = "simulation")]
+    if active() {
+        return seeded::injected(bug);
+    }
+    let _ = bug;
+    false
+}
+
 /// The hasher of maps whose iteration order can reach behaviour (the order in which
 /// watch events go out): std's `RandomState` (keys random per map), or, inside a
 /// simulation, fixed keys, so that iteration order — and with it a seed — replays.
@@ -79,7 +102,7 @@ pub type HashMap<K, V> = std::collections::HashMap<K, V, MapHasher>;
 pub type HashSet<T> = std::collections::HashSet<T, MapHasher>;
 
 #[cfg(feature = "simulation")]
-pub use seeded::seed_random;
+pub use seeded::{inject, seed_random};
 
 /// The seeded random source of the simulation on this thread (all hosts of one
 /// simulation run on the driver's thread).
@@ -92,6 +115,18 @@ mod seeded {
 
     thread_local! {
         static RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+        static BUGS: RefCell<Vec<super::Bug>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Injects `bugs` into the nodes simulated on this thread from now on (called by the
+    /// simulation driver before a run; an empty list: none).
+    pub fn inject(bugs: &[super::Bug]) {
+        BUGS.with(|b| *b.borrow_mut() = bugs.to_vec());
+    }
+
+    /// Whether `bug` is injected on this thread.
+    pub(super) fn injected(bug: super::Bug) -> bool {
+        BUGS.with(|b| b.borrow().contains(&bug))
     }
 
     /// Seeds (`Some`) or removes (`None`) the random source that nodes simulated on this

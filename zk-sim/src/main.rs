@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use zk_chaos::workload::LockMode;
 use zk_server::config::SyncPolicy;
+use zk_sim::nemesis::{Fault, NODES};
 use zk_sim::{run_seed, SimOptions};
 
 /// Deterministic simulation of a 3-node ensemble under faults.
@@ -32,9 +33,23 @@ struct Args {
     /// Negative control: the lock clients do not fence their writes.
     #[arg(long)]
     unfenced: bool,
+    /// Negative control: the nodes answer `sync` without the leader's read index
+    /// (reads after a sync can be stale).
+    #[arg(long)]
+    stale_sync: bool,
+    /// Negative control: the nodes' `setData` ignores the expected version.
+    #[arg(long)]
+    lost_update: bool,
+    /// The largest message latency outside latency faults, ms.
+    #[arg(long, default_value_t = 5)]
+    max_latency_ms: u64,
     /// Make each seed's first fault a crash of every node.
     #[arg(long)]
     crash_all_first: bool,
+    /// Make each seed's first fault cutting node N (0-based) off from its peers (its
+    /// clients still reach it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..NODES.len() as u64))]
+    cut_peers_first: Option<u64>,
     /// Log filter for the nodes (tracing env-filter syntax), e.g. `info`.
     #[arg(long)]
     log: Option<String>,
@@ -75,9 +90,21 @@ fn main() {
         if args.no_fsync {
             o.sync = SyncPolicy::Never;
         }
-        o.crash_all_first = args.crash_all_first;
+        if args.crash_all_first {
+            o.first_fault = Some(Fault::Crash((0..NODES.len()).collect()));
+        }
+        if let Some(n) = args.cut_peers_first {
+            o.first_fault = Some(Fault::PartitionPeers(n as usize));
+        }
         if args.unfenced {
             o.lock = LockMode::Unfenced;
+        }
+        o.max_latency = Duration::from_millis(args.max_latency_ms);
+        if args.lost_update {
+            o.bugs.push(zk_server::sim::Bug::SetDataIgnoresVersion);
+        }
+        if args.stale_sync {
+            o.bugs.push(zk_server::sim::Bug::SyncWithoutReadIndex);
         }
         match run_seed(&o) {
             Ok(r) => {

@@ -15,6 +15,7 @@ use zk_chaos::check::{self, fence};
 use zk_chaos::history::Entry;
 use zk_chaos::workload::{self, LockMode, Shared};
 use zk_server::config::SyncPolicy;
+use zk_server::sim::Bug;
 use zk_server::Config;
 
 use crate::nemesis::{self, Fault, Planned, CLIENTS, NODES};
@@ -37,12 +38,19 @@ pub struct SimOptions {
     /// Whether the lock clients fence their writes. [`LockMode::Unfenced`] is the
     /// negative control of the lock-safety check.
     pub lock: LockMode,
-    /// Make the first fault a crash of every node (see [`nemesis::plan`]).
-    pub crash_all_first: bool,
+    /// The first fault of the schedule, whatever the seed draws after it (see
+    /// [`nemesis::plan`]): a negative control's sure trigger.
+    pub first_fault: Option<Fault>,
     /// Draw everything from the seed (on: the run replays exactly). Off is the replay
     /// check's negative control: openraft's election timeouts and the nodes' and
     /// clients' random draws come from the OS, so two runs of a seed differ.
     pub seeded: bool,
+    /// Bugs injected into the nodes on purpose (negative controls of the checkers);
+    /// empty: none.
+    pub bugs: Vec<Bug>,
+    /// The largest latency of a message when no latency fault is active (each message
+    /// takes 0 to this long).
+    pub max_latency: Duration,
 }
 
 impl SimOptions {
@@ -56,8 +64,10 @@ impl SimOptions {
             faults: true,
             sync: SyncPolicy::Always,
             lock: LockMode::Fenced,
-            crash_all_first: false,
+            first_fault: None,
             seeded: true,
+            bugs: Vec::new(),
+            max_latency: Duration::from_millis(5),
         }
     }
 }
@@ -108,9 +118,15 @@ struct Outcome {
 
 /// The connect string of the whole ensemble.
 fn ensemble() -> String {
-    NODES
-        .iter()
-        .map(|n| format!("{n}:2181"))
+    ensemble_from(0)
+}
+
+/// The connect string of the whole ensemble starting at node `first % 3`: each client
+/// starts on its own node (the clients do not shuffle), so that reads and writes go
+/// through followers as well as the leader.
+fn ensemble_from(first: usize) -> String {
+    (0..NODES.len())
+        .map(|i| format!("{}:2181", NODES[(first + i) % NODES.len()]))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -164,11 +180,12 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     // node GUIDs) comes from the seed too.
     zk_server::sim::seed_random(o.seeded.then_some(o.seed ^ 0x7365_7276_6572));
     zk_client::random::seed(o.seeded.then_some(o.seed ^ 0x636c_6965_6e74));
+    zk_server::sim::inject(&o.bugs);
     let mut sim = turmoil::Builder::new()
         .rng_seed(o.seed)
         .tick_duration(Duration::from_millis(10))
         .min_message_latency(Duration::from_millis(0))
-        .max_message_latency(Duration::from_millis(5))
+        .max_message_latency(o.max_latency)
         .simulation_duration(o.duration + Duration::from_secs(120))
         .build();
 
@@ -196,7 +213,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     }
 
     let plan = if o.faults {
-        nemesis::plan(o.seed, warmup, o.duration, o.crash_all_first)
+        nemesis::plan(o.seed, warmup, o.duration, o.first_fault.clone())
     } else {
         Vec::new()
     };
@@ -225,7 +242,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         }
         if let Some(f) = active.take() {
             if now >= f.until {
-                undo(&mut sim, &f.fault, &mut crashed);
+                undo(&mut sim, &f.fault, &mut crashed, o.max_latency);
             } else {
                 active = Some(f);
             }
@@ -240,7 +257,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         }
         if !healed && now >= o.duration {
             if let Some(f) = active.take() {
-                undo(&mut sim, &f.fault, &mut crashed);
+                undo(&mut sim, &f.fault, &mut crashed, o.max_latency);
             }
             healed = true;
         }
@@ -290,7 +307,12 @@ fn apply(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize
     }
 }
 
-fn undo(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize>) {
+fn undo(
+    sim: &mut turmoil::Sim<'_>,
+    fault: &Fault,
+    crashed: &mut BTreeSet<usize>,
+    base_latency: Duration,
+) {
     match fault {
         Fault::Isolate(n) | Fault::PartitionPeers(n) => {
             for (j, other) in NODES.iter().enumerate() {
@@ -305,7 +327,7 @@ fn undo(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize>
                 sim.bounce(NODES[n]);
             }
         }
-        Fault::Latency(_) => sim.set_max_message_latency(Duration::from_millis(5)),
+        Fault::Latency(_) => sim.set_max_message_latency(base_latency),
         Fault::Flaky(_) => sim.set_fail_rate(0.0),
     }
 }
@@ -348,7 +370,7 @@ async fn clients(
     for id in 0..2 {
         tasks.push(tokio::spawn(workload::register_client(
             id,
-            cs.clone(),
+            ensemble_from(id),
             shared.clone(),
             seed.wrapping_mul(31).wrapping_add(id as u64),
             deadline,
@@ -356,14 +378,14 @@ async fn clients(
     }
     tasks.push(tokio::spawn(workload::set_client(
         2,
-        cs.clone(),
+        ensemble_from(2),
         shared.clone(),
         seed.wrapping_mul(31).wrapping_add(2),
         deadline,
     )));
     for id in 3..5 {
         tasks.push(tokio::spawn(workload::lock_client(
-            cs.clone(),
+            ensemble_from(id as usize),
             shared.clone(),
             lock,
             seed.wrapping_mul(31).wrapping_add(id),

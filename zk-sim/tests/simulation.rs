@@ -1,8 +1,8 @@
 //! The deterministic simulation in CI: many short seeds under faults must pass every
 //! check; a seed must replay exactly (same fingerprint twice); a crash of every node must
 //! lose no acknowledged write; and the negative controls — nodes that acknowledge writes
-//! before they are fsynced, runs that draw from the OS instead of the seed — must be
-//! caught.
+//! before they are fsynced, nodes with an injected lost-update bug, runs that draw from
+//! the OS instead of the seed — must be caught.
 //!
 //! Sizes: `ZK_SIM_SEEDS` seeds (default 100) of `ZK_SIM_SECS` simulated seconds of
 //! workload (default 8) each, from `ZK_SIM_START` (default 1000), spread over the
@@ -13,6 +13,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use zk_server::config::SyncPolicy;
+use zk_server::sim::Bug;
+use zk_sim::nemesis::{Fault, NODES};
 use zk_sim::{run_seed, SeedReport, SimOptions};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -91,8 +93,8 @@ fn seeds_under_faults_pass_every_check() {
 /// `--cfg tokio_unstable`, without which turmoil cannot seed tokio's `select!`.
 #[test]
 fn same_seed_gives_the_same_fingerprint() {
-    assert!(
-        cfg!(tokio_unstable),
+    #[cfg(not(tokio_unstable))]
+    panic!(
         "built without --cfg tokio_unstable (a RUSTFLAGS variable replaces \
          .cargo/config.toml's rustflags): seeds cannot replay"
     );
@@ -110,11 +112,15 @@ fn same_seed_gives_the_same_fingerprint() {
 
 /// The replay check's negative control: with the nodes' and clients' random draws and
 /// openraft's election timeouts left to the OS (`seeded: false`), two runs of one seed
-/// differ, and the fingerprint shows it.
+/// differ, and the fingerprint shows it. The first fault crashes every node, so that
+/// the restarted nodes elect a leader after random timeouts and every client
+/// reconnects after a random backoff (without it, a seed whose leader is never lost
+/// can draw nothing that reaches the history, and two unseeded runs may agree).
 #[test]
 fn negative_control_unseeded_runs_do_not_replay() {
     let mut o = options(3);
     o.seeded = false;
+    o.first_fault = Some(Fault::Crash((0..NODES.len()).collect()));
     let a = run(&o);
     let b = run(&o);
     assert_ne!(a.fingerprint, b.fingerprint, "{a:?}\n{b:?}");
@@ -125,7 +131,7 @@ fn negative_control_unseeded_runs_do_not_replay() {
 #[test]
 fn crash_of_every_node_loses_no_acknowledged_write() {
     let mut o = options(7);
-    o.crash_all_first = true;
+    o.first_fault = Some(Fault::Crash((0..NODES.len()).collect()));
     let r = run(&o);
     assert!(r.anomalies.is_empty(), "{:#?}", r.anomalies);
     assert!(r.acked_writes > 0, "{r:?}");
@@ -137,7 +143,7 @@ fn crash_of_every_node_loses_no_acknowledged_write() {
 fn negative_control_ack_before_fsync_is_caught() {
     for seed in 7..10 {
         let mut o = options(seed);
-        o.crash_all_first = true;
+        o.first_fault = Some(Fault::Crash((0..NODES.len()).collect()));
         o.sync = SyncPolicy::Never;
         let r = run(&o);
         if !r.anomalies.is_empty() {
@@ -145,4 +151,20 @@ fn negative_control_ack_before_fsync_is_caught() {
         }
     }
     panic!("acknowledging before fsync went unnoticed in 3 seeds");
+}
+
+/// Negative control of the linearizability check: nodes whose `setData` ignores the
+/// expected version (an injected bug: a compare-and-set succeeds over a newer write)
+/// must be caught within three seeds.
+#[test]
+fn negative_control_lost_update_is_caught() {
+    for seed in 11..14 {
+        let mut o = options(seed);
+        o.bugs = vec![Bug::SetDataIgnoresVersion];
+        let r = run(&o);
+        if r.anomalies.iter().any(|a| a.starts_with("linearizability")) {
+            return;
+        }
+    }
+    panic!("setData ignoring the expected version went unnoticed in 3 seeds");
 }
