@@ -46,6 +46,16 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     rand::random()
 }
 
+/// Whether this node's random draws come from a simulation's seeded source (see
+/// [`random_bytes`]); false outside a simulation.
+pub fn seeded_random() -> bool {
+    #[cfg(feature = "simulation")]
+    if active() {
+        return seeded::is_set();
+    }
+    false
+}
+
 /// A bug a simulation can inject into its nodes on purpose ([`inject`], feature
 /// `simulation`): the negative controls that show zk-sim's checkers can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,6 +143,11 @@ mod seeded {
     /// thread draw from (called by the simulation driver before a run).
     pub fn seed_random(seed: Option<u64>) {
         RNG.with(|r| *r.borrow_mut() = seed.map(StdRng::seed_from_u64));
+    }
+
+    /// Whether the seeded source is set.
+    pub(super) fn is_set() -> bool {
+        RNG.with(|r| r.borrow().is_some())
     }
 
     /// `N` bytes from the seeded source, if one is set.

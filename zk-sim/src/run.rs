@@ -6,9 +6,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use zk_chaos::check::durability::{self, Acked, ReplicaState};
 use zk_chaos::check::{self, fence};
@@ -42,8 +39,8 @@ pub struct SimOptions {
     /// [`nemesis::plan`]): a negative control's sure trigger.
     pub first_fault: Option<Fault>,
     /// Draw everything from the seed (on: the run replays exactly). Off is the replay
-    /// check's negative control: openraft's election timeouts and the nodes' and
-    /// clients' random draws come from the OS, so two runs of a seed differ.
+    /// check's negative control: the nodes' random draws (openraft's election timeouts
+    /// included) and the clients' come from the OS, so two runs of a seed differ.
     pub seeded: bool,
     /// Bugs injected into the nodes on purpose (negative controls of the checkers);
     /// empty: none.
@@ -131,27 +128,7 @@ fn ensemble_from(first: usize) -> String {
         .join(",")
 }
 
-/// The election timeout of node `i` (index in [`NODES`]) in the run of `seed`, ms:
-/// distinct per node (500–1,100 ms, at least 150 ms apart), so that the first node to
-/// time out usually wins the election. openraft draws each election's timeout from
-/// `min..max` with `rand::thread_rng()`, which nothing can seed; configured as
-/// `(t, t + 1)` the draw has one possible value, `t`, and the run replays.
-fn election_timeout_ms(seed: u64, i: usize) -> u64 {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x656c_6563_7469_6f6e);
-    let mut order: Vec<usize> = (0..NODES.len()).collect();
-    order.shuffle(&mut rng);
-    let jitter: Vec<u64> = (0..NODES.len()).map(|_| rng.random_range(0..100)).collect();
-    let rank = order.iter().position(|&n| n == i).unwrap_or(i) as u64;
-    500 + 200 * rank + jitter[i]
-}
-
 fn node_config(i: usize, o: &SimOptions) -> Config {
-    let election = if o.seeded {
-        let t = election_timeout_ms(o.seed, i);
-        (t, t + 1)
-    } else {
-        (500, 1000)
-    };
     let peers = NODES
         .iter()
         .enumerate()
@@ -166,7 +143,7 @@ fn node_config(i: usize, o: &SimOptions) -> Config {
         data_dir: "/zk-data".into(),
         sync: o.sync,
         heartbeat_ms: 100,
-        election_timeout_ms: election,
+        election_timeout_ms: (500, 1000),
         ..Config::default()
     }
 }
