@@ -4,11 +4,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     config.bytes(["."]);
-    tonic_prost_build::configure().compile_with_config(
-        config,
-        &["proto/zk.proto", "proto/peer.proto"],
-        &["proto"],
-    )?;
+    // Our codec: prost messages encoded through a scratch Vec (see src/codec.rs).
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::FastCodec")
+        .compile_with_config(config, &["proto/zk.proto", "proto/peer.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

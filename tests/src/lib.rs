@@ -36,6 +36,19 @@ pub async fn client(server: &TestServer) -> Client {
         .expect("connect client")
 }
 
+/// A client session on the servers `servers` only (no fallback elsewhere): a 10 s
+/// session timeout and quick reconnects (20-200 ms), for tests that move, cut off or
+/// restart servers.
+pub async fn client_only(servers: &str) -> Client {
+    Client::builder()
+        .servers(servers)
+        .session_timeout(Duration::from_secs(10))
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .connect()
+        .await
+        .expect("connect")
+}
+
 /// Runs a test body with a time bound, so a hang fails instead of blocking CI.
 pub async fn bounded<F: Future<Output = ()>>(secs: u64, f: F) {
     tokio::time::timeout(Duration::from_secs(secs), f)

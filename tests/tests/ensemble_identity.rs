@@ -6,19 +6,9 @@
 
 use std::time::Duration;
 
-use tests::{bounded, eventually, init_tracing};
+use tests::{bounded, client_only as client, eventually, init_tracing};
 use zk_client::{Client, CreateOptions};
 use zk_server::testing::TestCluster;
-
-async fn client(servers: &str) -> Client {
-    Client::builder()
-        .servers(servers)
-        .session_timeout(Duration::from_secs(10))
-        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
-        .connect()
-        .await
-        .expect("connect")
-}
 
 /// Creates `path` (true also if an earlier attempt already did).
 async fn created(c: &Client, path: &str) -> bool {

@@ -8,19 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tests::proxy::Proxy;
-use tests::{bounded, eventually, init_tracing};
-use zk_client::{Client, CreateOptions};
+use tests::{bounded, client_only, eventually, init_tracing};
+use zk_client::CreateOptions;
 use zk_server::testing::TestCluster;
-
-async fn client_only(addr: &str) -> Client {
-    Client::builder()
-        .servers(addr)
-        .session_timeout(Duration::from_secs(10))
-        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
-        .connect()
-        .await
-        .expect("connect")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_cannot_commit_and_converges_after_healing() {

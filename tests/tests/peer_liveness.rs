@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tests::proxy::Proxy;
-use tests::{bounded, eventually, init_tracing};
-use zk_client::{Client, CreateOptions};
+use tests::{bounded, client_only, eventually, init_tracing};
+use zk_client::CreateOptions;
 use zk_server::raft::network::Peers;
 use zk_server::raft::rpc::{PeerReply, PeerRequest};
 use zk_server::testing::TestCluster;
@@ -47,16 +47,6 @@ async fn proxied_cluster(
             .collect();
     }
     (plan.start().await.expect("start"), links)
-}
-
-async fn client_only(addr: &str) -> Client {
-    Client::builder()
-        .servers(addr)
-        .session_timeout(Duration::from_secs(10))
-        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
-        .connect()
-        .await
-        .expect("connect")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -298,3 +298,42 @@ async fn remove_watches_by_persistent_type_on_the_wire() {
     })
     .await;
 }
+
+/// A persistent watcher dropped and a new one asked for at once on the same path: the
+/// removal (handled by the client's session task) is written before the new AddWatch
+/// (which the caller may write directly), so the new watch stays armed on the server.
+#[tokio::test]
+async fn a_watch_asked_for_right_after_dropping_one_on_the_same_path_stays_armed() {
+    bounded(30, async {
+        let s = server().await;
+        let c = client(&s).await;
+        let w = client(&s).await;
+        c.create("/again", "0", &CreateOptions::persistent())
+            .await
+            .expect("create");
+        for round in 0..20 {
+            let old = w.watch("/again", false).await.expect("persistent");
+            drop(old);
+            // Called right after the drop queued the removal.
+            let new = w.watch("/again", false);
+            let reads: Vec<_> = (0..4).map(|_| w.get_data("/again")).collect();
+            let mut new = new.await.expect("persistent again");
+            for r in reads {
+                r.await.expect("read");
+            }
+            c.set_data("/again", format!("{round}"), None)
+                .await
+                .expect("set");
+            let ev = tokio::time::timeout(WAIT, new.next())
+                .await
+                .expect("the new watch fires")
+                .expect("stream");
+            assert_eq!(
+                (ev.event_type, ev.path.as_str()),
+                (EventType::NodeDataChanged, "/again"),
+                "round {round}"
+            );
+        }
+    })
+    .await;
+}

@@ -15,7 +15,7 @@ use crate::chroot::Chroot;
 use crate::convert;
 use crate::error::{Error, Result};
 use crate::multi::{self, Op, OpResult, ReadOp, ReadResult};
-use crate::session::{Command, Failure, Shared};
+use crate::session::{Command, Failure, Sender, Shared};
 use crate::types::{Acl, CreateOptions, SessionState, Stat, WatcherType};
 use crate::watch::registry::WatchRegistration;
 use crate::watch::{OneshotWatcher, PersistentWatcher, StateStream};
@@ -46,7 +46,7 @@ pub struct Client {
 }
 
 struct Inner {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: Sender,
     shared: Arc<Shared>,
     chroot: Chroot,
     /// ACL for creates that name none (empty: the server's default, open).
@@ -124,7 +124,7 @@ fn exists_result(resp: pb::Response, op: &'static str, path: &str) -> Result<Opt
 
 impl Client {
     pub(crate) fn new(
-        commands: mpsc::UnboundedSender<Command>,
+        commands: Sender,
         shared: Arc<Shared>,
         chroot: Chroot,
         default_acl: Vec<Acl>,

@@ -3,8 +3,10 @@
 //! - [`pb`]: the generated protobuf messages and the tonic service (`proto/zk.proto`).
 //! - [`Code`]: Apache ZooKeeper's error codes, one table for both sides.
 //! - [`path`]: znode path validation, ZooKeeper's rules, used by both sides.
+//! - [`codec`]: the gRPC codec of both services (prost through a scratch buffer).
 
 pub mod code;
+pub mod codec;
 pub mod path;
 
 pub use code::Code;

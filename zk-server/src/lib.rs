@@ -9,7 +9,8 @@
 //!   [`limits`]: per-client limits (connections per IP, outstanding requests, watches,
 //!   unsent replies).
 //! - [`tree`]: the replicated znode tree, ACLs and sessions table (pure, deterministic).
-//! - [`raft`]: openraft glue: type config, log store, state machine, peer network.
+//! - [`raft`]: openraft glue: type config, log store, state machine, peer network (each
+//!   peer call names its sender; another ensemble's calls are refused: `raft::caller`).
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
 //! - [`pipeline`]: prep -> submit (raft) / read (local) -> reply.
 //! - [`session`]: the per-connection task, its ordered outbound queue, liveness.
@@ -20,7 +21,8 @@
 //!   ACL ids), peer authentication (mutual TLS or a shared secret).
 //! - [`zkwire`]: Apache ZooKeeper's jute client protocol on the same pipeline.
 //! - [`testing`]: [`testing::TestServer`] and [`testing::TestCluster`], real nodes for
-//!   integration tests (ours and applications').
+//!   integration tests (ours and applications'); [`testing::free_port`] reserves ports
+//!   outside the kernel's ephemeral range.
 //! - [`sim`]: the seam to turmoil's deterministic simulation (feature `simulation`):
 //!   simulated network for the client and peer ports, simulated disk, simulated clock.
 //! - [`fuzzing`]: the decoders' entry points for the fuzz targets in `fuzz/` and the

@@ -28,16 +28,6 @@ pub(crate) struct Connection {
     _client: ZooKeeperClient<Channel>,
 }
 
-impl Connection {
-    /// Writes a request. `false` when the stream is already gone.
-    pub(crate) fn send(&self, request: pb::Request) -> bool {
-        let msg = pb::ClientMessage {
-            kind: Some(client_message::Kind::Request(request)),
-        };
-        self.outbound.send(msg).is_ok()
-    }
-}
-
 /// Why a connection attempt failed.
 #[derive(Debug)]
 pub(crate) enum ConnectError {

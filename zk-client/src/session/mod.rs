@@ -1,11 +1,13 @@
-//! The session: one task per [`crate::Client`] owns the gRPC stream. Calls hand it a
-//! [`Command`] through an unbounded channel at call time; the task assigns xids, keeps
-//! the pending requests in send order, matches replies, routes watch events, pings,
-//! reconnects and re-arms watches.
+//! The session: one task per [`crate::Client`] owns the gRPC stream. At call time a
+//! request is written straight onto the stream while the session is connected and
+//! nothing is queued before it ([`wire`]), or else handed to the task as a [`Command`]
+//! through an unbounded channel; the task matches replies to the pending requests,
+//! routes watch events, pings, reconnects and re-arms watches.
 //!
 //! - [`task`]: the task itself (serve a connection, reconnect, close, expire).
 //! - [`connect`]: open one connection and do the connect handshake.
 //! - [`pending`]: requests in flight, by xid, in send order.
+//! - [`wire`]: xids, pending requests and direct writes, shared by callers and the task.
 //! - [`heartbeat`]: when to ping, when the connection is dead, when the session is.
 //! - [`hosts`]: connect-string parsing and server rotation.
 //! - [`backoff`]: the reconnect delay schedule.
@@ -16,6 +18,7 @@ pub(crate) mod heartbeat;
 pub(crate) mod hosts;
 mod pending;
 mod task;
+pub(crate) mod wire;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -30,6 +33,7 @@ use crate::types::SessionState;
 use crate::watch::registry::WatchRegistration;
 
 pub(crate) use task::{start, Config};
+pub(crate) use wire::Sender;
 
 /// Why a request got no reply from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,15 +5,16 @@
 //! reattach with session id, password and last zxid; re-arm every watch with one
 //! SetWatches; serve again. It ends on close (all clones dropped or `close()`) or expiry.
 //!
-//! Ordering invariants, enforced here:
-//! - requests are written in the order their commands were queued (one channel, one
-//!   reader), with increasing xids;
+//! Ordering invariants, enforced here and in [`super::wire`]:
+//! - requests are written in the order they were called, with increasing xids: callers
+//!   write directly while connected and nothing is queued for the task; otherwise their
+//!   commands queue on one channel with one reader;
 //! - a reply is handled (watch registered, caller completed) in stream order, so every
 //!   event that precedes a reply on the stream reaches its watchers first;
 //! - after a reattach, SetWatches is the first request written.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +27,8 @@ use super::backoff::Backoff;
 use super::connect::{self, ConnectError, Connection};
 use super::heartbeat::Heartbeat;
 use super::hosts::Hosts;
-use super::pending::{Entry, Kind, Pending};
+use super::pending::{Entry, Kind};
+use super::wire::{self, Sender, Wire};
 use super::{Command, Failure, ReplySender, Shared};
 use crate::chroot::Chroot;
 use crate::convert;
@@ -66,11 +68,10 @@ enum End {
 }
 
 /// Connects (the caller waits for the first session) and spawns the task.
-pub(crate) async fn start(
-    config: Config,
-) -> Result<(mpsc::UnboundedSender<Command>, Arc<Shared>), Error> {
+pub(crate) async fn start(config: Config) -> Result<(Sender, Arc<Shared>), Error> {
     let shared = Arc::new(Shared::new());
     let (tx, rx) = mpsc::unbounded_channel();
+    let wire = Arc::new(Mutex::new(Wire::new()));
     let mut hosts = Hosts::new(config.hosts.clone());
     if config.shuffle {
         hosts.shuffle();
@@ -84,18 +85,16 @@ pub(crate) async fn start(
         rx,
         hosts,
         registry: Registry::default(),
-        pending: Pending::default(),
-        next_xid: 1,
+        wire: wire.clone(),
         session_id,
         password,
         suppressed: HashMap::new(),
         close_replies: Vec::new(),
-        auths: Vec::new(),
     };
     let (conn, sent_at) = task.first_connect().await?;
     task.attached(&conn, sent_at, false);
     tokio::spawn(task.run(conn));
-    Ok((tx, shared))
+    Ok((Sender::new(tx, wire), shared))
 }
 
 struct SessionTask {
@@ -104,8 +103,8 @@ struct SessionTask {
     rx: mpsc::UnboundedReceiver<Command>,
     hosts: Hosts,
     registry: Registry,
-    pending: Pending,
-    next_xid: i64,
+    /// Xids, pending requests and the stream callers write to (shared with them).
+    wire: Arc<Mutex<Wire>>,
     hb: Heartbeat,
     session_id: i64,
     password: Vec<u8>,
@@ -115,9 +114,6 @@ struct SessionTask {
     suppressed: HashMap<String, usize>,
     /// Callers of `close()` waiting for the end.
     close_replies: Vec<oneshot::Sender<()>>,
-    /// Every `add_auth` sent: identities belong to a connection, so they are sent again,
-    /// first, after a reconnect (as ZooKeeper's client does).
-    auths: Vec<pb::AddAuthRequest>,
 }
 
 fn ok_reply(reply: Option<ReplySender>) {
@@ -247,39 +243,30 @@ impl SessionTask {
             "session attached"
         );
         self.shared.set_state(SessionState::Connected);
+        // Under the wire lock until callers may write: re-sent identities and re-armed
+        // watches go first.
+        let mut w = wire::lock(&self.wire);
+        w.last_sent = Instant::now();
         if reconnect {
-            for auth in self.auths.clone() {
-                let xid = self.next_xid();
-                self.write(conn, xid, Op::AddAuth(auth), Kind::Auth);
+            for auth in w.auths.clone() {
+                let xid = w.next_xid();
+                w.write(&conn.outbound, xid, Op::AddAuth(auth), Kind::Auth);
             }
             self.registry.session_changed(SessionState::Connected);
             let mut req = self.registry.set_watches(None);
             if !registry::is_empty(&req) {
                 req.relative_zxid = self.shared.last_zxid();
-                let xid = self.next_xid();
+                let xid = w.next_xid();
                 // A failed write shows up as a broken stream in `serve`.
-                self.write(conn, xid, Op::SetWatches(req), Kind::SetWatches);
+                w.write(&conn.outbound, xid, Op::SetWatches(req), Kind::SetWatches);
             }
         }
+        w.open(&conn.outbound);
     }
 
-    fn next_xid(&mut self) -> i64 {
-        let xid = self.next_xid;
-        self.next_xid = if xid >= i64::MAX - 1 { 1 } else { xid + 1 };
-        xid
-    }
-
-    /// Writes a request and records it as pending. `false` if the stream is gone.
+    /// Writes a request with `xid` and records it as pending. `false` if the stream is gone.
     fn write(&mut self, conn: &Connection, xid: i64, op: Op, kind: Kind) -> bool {
-        let now = Instant::now();
-        let ok = conn.send(pb::Request { xid, op: Some(op) });
-        self.pending.push(Entry {
-            xid,
-            sent_at: now,
-            kind,
-        });
-        self.hb.sent(now);
-        ok
+        wire::lock(&self.wire).write(&conn.outbound, xid, op, kind)
     }
 
     async fn serve(&mut self, conn: &mut Connection) -> End {
@@ -303,17 +290,26 @@ impl SessionTask {
                 cmd = self.rx.recv() => match cmd {
                     Some(Command::Close { reply }) => {
                         self.close_replies.extend(reply);
+                        {
+                            let mut w = wire::lock(&self.wire);
+                            w.shut();
+                            w.handled();
+                        }
                         return self.close_on(conn).await;
                     }
                     None => return self.close_on(conn).await,
                     Some(cmd) => {
-                        if let Some(end) = self.on_command(cmd, conn) {
+                        let end = self.on_command(cmd, conn);
+                        // Only now may later calls write directly: this one is written.
+                        wire::lock(&self.wire).handled();
+                        if let Some(end) = end {
                             return end;
                         }
                     }
                 },
                 () = &mut timer => {
                     let now = Instant::now();
+                    self.hb.sent(wire::lock(&self.wire).last_sent);
                     if now >= self.hb.dead_at() {
                         return End::Lost(format!("{}: nothing heard from the server in time", conn.host));
                     }
@@ -331,13 +327,12 @@ impl SessionTask {
     fn on_command(&mut self, cmd: Command, conn: &Connection) -> Option<End> {
         match cmd {
             Command::Request { op, watch, reply } => {
-                if let Op::AddAuth(a) = &op {
-                    if !self.auths.contains(a) {
-                        self.auths.push(a.clone());
-                    }
-                }
-                let xid = self.next_xid();
-                if !self.write(conn, xid, op, Kind::Request { reply, watch }) {
+                let written = wire::lock(&self.wire).request(
+                    &conn.outbound,
+                    op,
+                    Kind::Request { reply, watch },
+                );
+                if !written {
                     return Some(End::Lost(format!("{}: stream closed", conn.host)));
                 }
                 None
@@ -386,9 +381,8 @@ impl SessionTask {
             watcher_type: watcher_type as i32,
             check_only: false,
         });
-        let xid = self.next_xid();
         let kind = Kind::RemovePersistent { path, reply };
-        if self.write(conn, xid, op, kind) {
+        if wire::lock(&self.wire).request(&conn.outbound, op, kind) {
             None
         } else {
             Some(End::Lost(format!("{}: stream closed", conn.host)))
@@ -430,7 +424,8 @@ impl SessionTask {
 
     fn on_response(&mut self, resp: pb::Response, conn: &Connection) -> Option<End> {
         self.shared.saw_zxid(resp.zxid);
-        let Some(entry) = self.pending.take(resp.xid) else {
+        let taken = wire::lock(&self.wire).pending.take(resp.xid);
+        let Some(entry) = taken else {
             tracing::warn!(xid = resp.xid, "reply for an unknown xid; ignored");
             return None;
         };
@@ -530,7 +525,17 @@ impl SessionTask {
     /// Closes the session on a live connection: CloseRequest, then wait (bounded) for its
     /// reply while finishing earlier replies and events. New requests fail with `Closed`.
     async fn close_on(&mut self, conn: &mut Connection) -> End {
-        if !self.write(conn, CLOSE_XID, Op::Close(pb::CloseRequest {}), Kind::Close) {
+        let written = {
+            let mut w = wire::lock(&self.wire);
+            w.shut();
+            w.write(
+                &conn.outbound,
+                CLOSE_XID,
+                Op::Close(pb::CloseRequest {}),
+                Kind::Close,
+            )
+        };
+        if !written {
             return End::Closed;
         }
         let deadline = Instant::now() + self.hb.close_wait();
@@ -549,7 +554,10 @@ impl SessionTask {
                     Ok(None) | Err(_) => return End::Closed,
                 },
                 cmd = self.rx.recv(), if rx_open => match cmd {
-                    Some(cmd) => self.reject(cmd, Failure::Closed),
+                    Some(cmd) => {
+                        wire::lock(&self.wire).handled();
+                        self.reject(cmd, Failure::Closed);
+                    }
                     None => rx_open = false,
                 },
                 _ = sleep_until(deadline) => {
@@ -590,7 +598,12 @@ impl SessionTask {
     /// The connection broke: everything in flight fails with ConnectionLoss.
     fn disconnected(&mut self) {
         self.shared.set_state(SessionState::Disconnected);
-        for entry in self.pending.drain() {
+        let lost: Vec<Entry> = {
+            let mut w = wire::lock(&self.wire);
+            w.shut();
+            w.pending.drain().collect()
+        };
+        for entry in lost {
             Self::fail(entry, Failure::ConnectionLoss);
         }
         self.suppressed.clear();
@@ -607,7 +620,7 @@ impl SessionTask {
         loop {
             tokio::select! {
                 out = &mut fut => return Ok(out),
-                cmd = self.rx.recv() => match cmd {
+                cmd = self.rx.recv() => match cmd.inspect(|_| wire::lock(&self.wire).handled()) {
                     None => return Err(End::Closed),
                     Some(Command::Close { reply }) => {
                         self.close_replies.extend(reply);
@@ -677,8 +690,13 @@ impl SessionTask {
         };
         let failure = Failure::after(state);
         self.shared.set_state(state);
+        let left: Vec<Entry> = {
+            let mut w = wire::lock(&self.wire);
+            w.shut();
+            w.pending.drain().collect()
+        };
         self.rx.close();
-        for entry in self.pending.drain() {
+        for entry in left {
             Self::fail(entry, failure);
         }
         self.registry.terminate(state);

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use zk_proto::Code;
 
 use crate::error::{Error, Result};
-use crate::session::{Command, Failure, Shared};
+use crate::session::{Command, Failure, Sender, Shared};
 use crate::types::WatchedEvent;
 
 /// A persistent (`recursive: false`) or persistent-recursive watch: a stream of
@@ -31,7 +31,7 @@ pub struct PersistentWatcher {
     id: u64,
     path: String,
     rx: mpsc::UnboundedReceiver<WatchedEvent>,
-    commands: Option<mpsc::UnboundedSender<Command>>,
+    commands: Option<Sender>,
     shared: Arc<Shared>,
 }
 
@@ -40,7 +40,7 @@ impl PersistentWatcher {
         id: u64,
         path: String,
         rx: mpsc::UnboundedReceiver<WatchedEvent>,
-        commands: mpsc::UnboundedSender<Command>,
+        commands: Sender,
         shared: Arc<Shared>,
     ) -> Self {
         PersistentWatcher {

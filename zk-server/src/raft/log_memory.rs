@@ -80,6 +80,28 @@ impl LogMemory {
         self.recent.insert(index, (entry, size));
     }
 
+    /// Adds the entry `log_id` at the end as one that is only on disk (in the WAL, not
+    /// held decoded): for opening a log whose older entries need not be decoded. Only
+    /// while nothing is held decoded (entries are held newest first, without holes).
+    pub(super) fn push_on_disk(&mut self, log_id: LogId<NodeId>) {
+        debug_assert!(self.recent.is_empty());
+        let index = log_id.index;
+        if self.last.is_some_and(|l| index <= l) {
+            self.truncate_from(index);
+        }
+        if self
+            .leaders
+            .last()
+            .is_none_or(|(_, l)| *l != log_id.leader_id)
+        {
+            self.leaders.push((index, log_id.leader_id));
+        }
+        if self.last.is_none() {
+            self.first = index;
+        }
+        self.last = Some(index);
+    }
+
     /// Number of truncations so far (pass it back to [`LogMemory::evict`]).
     pub(super) fn truncations(&self) -> u64 {
         self.truncations
@@ -88,9 +110,11 @@ impl LogMemory {
     /// Drops the oldest entries up to `durable` (written to the WAL, so they can be read
     /// back) while more than the budget is held; does nothing if the log was truncated
     /// since `truncations` was read (what was durable then may have been replaced).
-    pub(super) fn evict(&mut self, durable: u64, truncations: u64) {
+    /// Returns the dropped entries, so the caller can free them after releasing its lock.
+    pub(super) fn evict(&mut self, durable: u64, truncations: u64) -> Vec<Entry<TypeConfig>> {
+        let mut evicted = Vec::new();
         if truncations != self.truncations {
-            return;
+            return evicted;
         }
         while self.recent_bytes > self.budget {
             let Some(entry) = self.recent.first_entry() else {
@@ -99,9 +123,11 @@ impl LogMemory {
             if *entry.key() > durable {
                 break;
             }
-            let (_, size) = entry.remove();
+            let (e, size) = entry.remove();
             self.recent_bytes -= size;
+            evicted.push(e);
         }
+        evicted
     }
 
     /// Removes the entries at and after `index`.

@@ -21,7 +21,6 @@
 //! - [`LogStore::flush_progress`] tells the proposer how far the log is durable, so it
 //!   can cut its next batch exactly when openraft can take it (see `pipeline::submit`).
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
@@ -68,6 +67,11 @@ struct Inner {
     wal: Wal,
     /// The newest entries and every unpurged log id.
     log: Arc<RwLock<LogMemory>>,
+    /// `(index, truncations)`: the log is durable up to `index` as of the log's
+    /// truncation count `truncations` (set by the WAL writer's completions, used by the
+    /// next append to evict: dropping thousands of decoded commands on the writer thread
+    /// delayed its next group commit).
+    durable: Arc<Mutex<(u64, u64)>>,
     /// The last WAL segment read back (see [`SegmentCache`]).
     segment_cache: SegmentCache,
     vote: Mutex<Option<Vote<NodeId>>>,
@@ -204,14 +208,7 @@ impl LogStore {
         };
 
         let (wal, records) = Wal::open(dir, opts)?;
-        let sizes: BTreeMap<u64, usize> = records.iter().map(|r| (r.index, r.data.len())).collect();
-        let decoded = decode_log(dir, records, purged)?;
-        let mut log = LogMemory::new(purged, budget);
-        for (index, entry) in decoded {
-            log.push(entry, sizes.get(&index).copied().unwrap_or(0));
-            // Everything recovered is on disk.
-            log.evict(index, log.truncations());
-        }
+        let log = recovered_log(dir, records, purged, budget)?;
 
         let last = log.last_log_id().or(purged);
         let progress = FlushProgress::new(last.map_or(0, |l| l.index));
@@ -230,6 +227,7 @@ impl LogStore {
                 sync: opts.sync,
                 wal,
                 log: Arc::new(RwLock::new(log)),
+                durable: Arc::new(Mutex::new((0, 0))),
                 segment_cache: SegmentCache::default(),
                 vote: Mutex::new(vote),
                 purged: Mutex::new(purged),
@@ -281,22 +279,31 @@ impl LogStore {
             });
         }
         let last = entries.last().map(|e| e.log_id.index);
-        let truncations = {
+        let (truncations, evicted) = {
+            let (durable, as_of) = *self.inner.durable.lock();
             let mut log = self.inner.log.write();
+            // Written: older entries can now be read back from the WAL.
+            let evicted = log.evict(durable, as_of);
             for (e, r) in entries.into_iter().zip(&records) {
                 log.push(e, r.data.len());
             }
-            log.truncations()
+            (log.truncations(), evicted)
         };
+        // Freed outside the lock.
+        drop(evicted);
         let done: Completion = match last {
             Some(last) => {
                 self.inner.progress.appended.store(last, Ordering::Release);
                 let flushed = self.inner.progress.flushed.clone();
-                let log = self.inner.log.clone();
+                let durable = self.inner.durable.clone();
                 Box::new(move |r| {
                     if r.is_ok() {
-                        // Written: older entries can now be read back from the WAL.
-                        log.write().evict(last, truncations);
+                        {
+                            let mut d = durable.lock();
+                            if d.1 != truncations || d.0 < last {
+                                *d = (last, truncations);
+                            }
+                        }
                         flushed.send_if_modified(|f| {
                             let newer = last > *f;
                             if newer {
@@ -330,29 +337,38 @@ impl LogStore {
     }
 }
 
-/// Decodes the recovered records, drops the purged ones, and checks there is no hole.
-pub(crate) fn decode_log(
+/// The in-memory log after a restart, from the recovered WAL records: the newest
+/// entries that fit in `budget` decoded, only the log id (the head of the record) of
+/// the older ones, which are read back from the WAL when asked for. Decoding every entry
+/// here (most of them only to drop them again) cost as much as the replay that follows.
+/// Checks that records and entries agree on the index and that there is no hole after
+/// `purged`; a payload that does not decode is found when the entry is read.
+fn recovered_log(
     dir: &Path,
     records: Vec<WalRecord>,
     purged: Option<LogId<NodeId>>,
-) -> Result<BTreeMap<u64, Entry<TypeConfig>>, StorageError> {
+    budget: usize,
+) -> Result<LogMemory, StorageError> {
     let inconsistent = |reason: String| StorageError::Inconsistent {
         path: dir.to_path_buf(),
         reason,
     };
-    let mut log = BTreeMap::new();
-    let mut expect = purged.map(|p| p.index + 1);
-    for r in records {
-        if purged.is_some_and(|p| r.index <= p.index) {
-            continue;
+    let live = |r: &WalRecord| purged.is_none_or(|p| r.index > p.index);
+    // Records from `decode_from` on are kept decoded: the newest within the budget.
+    let mut held = 0usize;
+    let mut decode_from = records.len();
+    for (i, r) in records.iter().enumerate().rev() {
+        if !live(r) || held + r.data.len() > budget {
+            break;
         }
-        let entry: Entry<TypeConfig> = postcard::from_bytes(&r.data)
-            .map_err(|e| inconsistent(format!("log entry {} does not decode: {e}", r.index)))?;
-        if entry.log_id.index != r.index {
-            return Err(inconsistent(format!(
-                "WAL record {} holds log entry {}",
-                r.index, entry.log_id.index
-            )));
+        held += r.data.len();
+        decode_from = i;
+    }
+    let mut log = LogMemory::new(purged, budget);
+    let mut expect = purged.map(|p| p.index + 1);
+    for (i, r) in records.into_iter().enumerate() {
+        if !live(&r) {
+            continue;
         }
         if let Some(x) = expect {
             if r.index != x {
@@ -364,9 +380,43 @@ pub(crate) fn decode_log(
             }
         }
         expect = Some(r.index + 1);
-        log.insert(r.index, entry);
+        let undecodable = |e: postcard::Error| {
+            inconsistent(format!("log entry {} does not decode: {e}", r.index))
+        };
+        let log_id = if i >= decode_from {
+            let entry: Entry<TypeConfig> = postcard::from_bytes(&r.data).map_err(undecodable)?;
+            let id = entry.log_id;
+            if id.index == r.index {
+                log.push(entry, r.data.len());
+            }
+            id
+        } else {
+            let (id, _) =
+                postcard::take_from_bytes::<LogId<NodeId>>(&r.data).map_err(undecodable)?;
+            if id.index == r.index {
+                log.push_on_disk(id);
+            }
+            id
+        };
+        if log_id.index != r.index {
+            return Err(inconsistent(format!(
+                "WAL record {} holds log entry {}",
+                r.index, log_id.index
+            )));
+        }
     }
     Ok(log)
+}
+
+/// Recovers the in-memory log from `records` as a restart does and drops it: for the
+/// WAL fuzz target, which must exercise the production recovery path.
+pub(crate) fn check_recovery(
+    dir: &Path,
+    records: Vec<WalRecord>,
+    purged: Option<LogId<NodeId>>,
+    budget: usize,
+) -> Result<(), StorageError> {
+    recovered_log(dir, records, purged, budget).map(drop)
 }
 
 fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: &StorageError) -> RaftStorageError {

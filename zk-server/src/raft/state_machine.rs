@@ -12,7 +12,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
@@ -55,6 +55,8 @@ struct Inner {
     save_lock: Mutex<()>,
     /// Makes snapshot ids unique within this process.
     builds: AtomicU64,
+    /// Bytes of the last snapshot built: the next one's buffer starts that big.
+    last_len: AtomicUsize,
 }
 
 #[derive(Clone, Default)]
@@ -118,6 +120,7 @@ impl StateMachine {
                 current: Mutex::new(current),
                 save_lock: Mutex::new(()),
                 builds: AtomicU64::new(0),
+                last_len: AtomicUsize::new(0),
                 applied_log_id: tokio::sync::watch::Sender::new(None),
             }),
         })
@@ -208,11 +211,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let shared = self.shared.clone();
         let inner = self.inner.clone();
         let built = blocking(move || {
+            let hint = inner.last_len.load(Ordering::Relaxed);
             let (data, applied) = {
                 let tree = shared.tree.read();
                 let applied = inner.applied.lock().clone();
-                (tree.to_snapshot_bytes(), applied)
+                (tree.to_snapshot_bytes_sized(hint + hint / 16), applied)
             };
+            inner.last_len.store(data.len(), Ordering::Relaxed);
             let seq = inner.builds.fetch_add(1, Ordering::Relaxed);
             let snapshot_id = match &applied.log_id {
                 Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),

@@ -11,6 +11,25 @@ use crate::node::{start, ServerHandle};
 mod ports;
 pub use ports::free_port;
 
+/// Starts a node, retrying for up to 5 s while one of its ports does not bind yet (a
+/// port just released by a stopped node can linger in TIME_WAIT on some systems).
+async fn start_rebinding(config: &Config) -> Result<ServerHandle, ServerError> {
+    let mut last = None;
+    for _ in 0..50 {
+        match start(config.clone()).await {
+            Ok(h) => return Ok(h),
+            Err(e @ ServerError::Bind { .. }) => {
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ServerError::Config {
+        message: "node start failed".into(),
+    }))
+}
+
 /// A temporary data directory and the test defaults: loopback, ephemeral ports, fsync
 /// off (UNSAFE, tests only), 100 ms ticks, reaping every 50 ms, short raft timeouts.
 fn test_template() -> Result<(tempfile::TempDir, Config), ServerError> {
@@ -90,25 +109,8 @@ impl TestServer {
     /// Stops the node and starts it again on the same data and the same client port.
     pub async fn restart(&mut self) -> Result<(), ServerError> {
         self.stop().await;
-        // The port was just released; binding it again can race with TIME_WAIT on some
-        // systems, so retry briefly.
-        let mut last = None;
-        for _ in 0..50 {
-            match start(self.config.clone()).await {
-                Ok(h) => {
-                    self.handle = Some(h);
-                    return Ok(());
-                }
-                Err(e @ ServerError::Bind { .. }) => {
-                    last = Some(e);
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| ServerError::Config {
-            message: "restart failed".into(),
-        }))
+        self.handle = Some(start_rebinding(&self.config).await?);
+        Ok(())
     }
 
     /// Stops the node and returns its data directory path (kept on disk until drop).
@@ -238,23 +240,8 @@ impl TestCluster {
     }
 
     async fn start_node(&mut self, i: usize) -> Result<(), ServerError> {
-        let mut last = None;
-        for _ in 0..50 {
-            match start(self.nodes[i].0.clone()).await {
-                Ok(h) => {
-                    self.nodes[i].1 = Some(h);
-                    return Ok(());
-                }
-                Err(e @ ServerError::Bind { .. }) => {
-                    last = Some(e);
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| ServerError::Config {
-            message: "node start failed".into(),
-        }))
+        self.nodes[i].1 = Some(start_rebinding(&self.nodes[i].0).await?);
+        Ok(())
     }
 
     /// Number of nodes (running or not).

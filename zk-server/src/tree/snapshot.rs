@@ -49,13 +49,6 @@ struct NodeRecord {
     acl: Vec<Acl>,
 }
 
-/// [`SnapshotV2`] borrowed from a live tree, for writing (encodes identically).
-#[derive(Serialize)]
-struct SnapshotV2Ref<'a> {
-    sessions: Vec<(i64, &'a SessionInfo)>,
-    nodes: Vec<NodeRecordRef<'a>>,
-}
-
 /// [`NodeRecord`] borrowed from a live node (encodes identically).
 #[derive(Serialize)]
 struct NodeRecordRef<'a> {
@@ -156,6 +149,28 @@ fn corrupt(what: impl std::fmt::Display) -> TreeError {
         Code::DataInconsistency,
         format!("corrupt tree snapshot: {what}"),
     )
+}
+
+/// Appends the postcard encoding of `value` to `out`; false if it does not encode.
+fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> bool {
+    match postcard::to_extend(value, std::mem::take(out)) {
+        Ok(v) => {
+            *out = v;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Writes the payload's checksum into the header of `out` (empty if there is no payload
+/// header).
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
+    if out.len() < HEADER_LEN {
+        return Vec::new();
+    }
+    let crc = crc32fast::hash(&out[HEADER_LEN..]);
+    out[8..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+    out
 }
 
 impl From<DataTree> for SnapshotV2 {
@@ -272,40 +287,94 @@ impl DataTree {
     /// Serialises the whole tree and sessions table for a snapshot (versioned,
     /// checksummed; equal trees give equal bytes).
     pub fn to_snapshot_bytes(&self) -> Vec<u8> {
-        // Serialised straight from the tree (borrowed records, no per-node copies) into
-        // the output buffer: the snapshot of a large tree costs its bytes, not a second
-        // tree. The bytes are those of `SnapshotV2` (same field order and encodings).
-        let mut paths = Vec::with_capacity(self.nodes.len());
-        let mut stack = vec!["/".to_string()];
-        while let Some(path) = stack.pop() {
-            let Some(n) = self.nodes.get(path.as_str()) else {
-                continue;
-            };
-            // Reverse so the smallest child is visited first.
-            stack.extend(n.children.iter().rev().map(|c| child_path(&path, c)));
-            paths.push(path);
-        }
-        let nodes: Vec<NodeRecordRef<'_>> = paths
-            .iter()
-            .filter_map(|p| self.nodes.get(p.as_str()).map(|n| NodeRecordRef::of(p, n)))
-            .collect();
-        let snap = SnapshotV2Ref {
-            sessions: self.sessions.iter().map(|(id, s)| (*id, s)).collect(),
-            nodes,
-        };
-        let mut out = Vec::with_capacity(HEADER_LEN + 64 * paths.len());
+        self.to_snapshot_bytes_sized(0)
+    }
+
+    /// [`DataTree::to_snapshot_bytes`] into a buffer of at least `capacity` bytes (the
+    /// size of the previous snapshot: growing a buffer of hundreds of MiB by doubling
+    /// copies it several times).
+    pub fn to_snapshot_bytes_sized(&self, capacity: usize) -> Vec<u8> {
+        // Streamed straight from the tree into the output buffer, in pre-order: each
+        // node's record is encoded as the walk reaches it, from borrowed fields, into one
+        // path buffer that grows and shrinks as the walk goes down and up — no list of
+        // paths or records, no allocation per node. The bytes are those of `SnapshotV2`
+        // (a postcard sequence is its length, then its elements).
+        let mut out = Vec::with_capacity(capacity.max(HEADER_LEN + 64 * self.nodes.len()));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_V2.to_le_bytes());
         out.extend_from_slice(&[0; 4]);
+        let sessions: Vec<(i64, &SessionInfo)> =
+            self.sessions.iter().map(|(id, s)| (*id, s)).collect();
         // Serialising plain data into a Vec cannot fail; an empty payload would be
         // rejected on load rather than silently accepted.
-        let mut out = postcard::to_extend(&snap, out).unwrap_or_default();
-        if out.len() < HEADER_LEN {
+        let ok = put(&mut out, &sessions) && put(&mut out, &self.nodes.len());
+        let written = if ok { self.put_nodes(&mut out) } else { None };
+        if written != Some(self.nodes.len()) {
+            // Only if a node is unreachable from the root (the tree's invariants say
+            // none is): the count written up front would be wrong.
+            tracing::error!(
+                nodes = self.nodes.len(),
+                reachable = ?written,
+                "tree with unreachable nodes; snapshot of the reachable ones"
+            );
+            return self.to_snapshot_bytes_reachable();
+        }
+        seal(out)
+    }
+
+    /// Encodes every node reachable from the root into `out`, in pre-order with children
+    /// sorted; the number of nodes written (`None` if encoding failed).
+    fn put_nodes(&self, out: &mut Vec<u8>) -> Option<usize> {
+        let mut path = String::from("/");
+        let root = self.nodes.get("/")?;
+        if !put(out, &NodeRecordRef::of(&path, root)) {
+            return None;
+        }
+        let mut written = 1;
+        // (length of the parent's path, the parent's children not yet visited)
+        let mut stack = vec![(path.len(), root.children.iter())];
+        while let Some((base, children)) = stack.last_mut() {
+            let Some(name) = children.next() else {
+                stack.pop();
+                continue;
+            };
+            let base = *base;
+            path.truncate(base);
+            if base > 1 {
+                path.push('/');
+            }
+            path.push_str(name);
+            let Some(n) = self.nodes.get(path.as_str()) else {
+                continue;
+            };
+            if !put(out, &NodeRecordRef::of(&path, n)) {
+                return None;
+            }
+            written += 1;
+            if !n.children.is_empty() {
+                stack.push((path.len(), n.children.iter()));
+            }
+        }
+        Some(written)
+    }
+
+    /// The snapshot of the nodes reachable from the root, counted before encoding.
+    fn to_snapshot_bytes_reachable(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_V2.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        let mut counted = Vec::new();
+        let Some(count) = self.put_nodes(&mut counted) else {
+            return Vec::new();
+        };
+        let sessions: Vec<(i64, &SessionInfo)> =
+            self.sessions.iter().map(|(id, s)| (*id, s)).collect();
+        if !(put(&mut out, &sessions) && put(&mut out, &count)) {
             return Vec::new();
         }
-        let crc = crc32fast::hash(&out[HEADER_LEN..]);
-        out[8..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
-        out
+        out.extend_from_slice(&counted);
+        seal(out)
     }
 
     /// Rebuilds a tree from [`DataTree::to_snapshot_bytes`], all indexes included; a
@@ -480,6 +549,64 @@ mod tests {
             &bytes[8..HEADER_LEN],
             &crc32fast::hash(&owned).to_le_bytes()
         );
+    }
+
+    /// The owned-record encoding of `t` with its header, as the writer used to build it.
+    fn owned_bytes(t: &DataTree) -> Vec<u8> {
+        let owned = postcard::to_allocvec(&SnapshotV2::of(t)).expect("serialises");
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT_V2.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&owned).to_le_bytes());
+        out.extend_from_slice(&owned);
+        out
+    }
+
+    #[test]
+    fn streamed_writer_walks_deep_and_wide_trees_in_order() {
+        let mut t = sample();
+        let s1 = crate::tree::session_id_for(1);
+        let long = "a-child-name-longer-than-twenty-four-bytes";
+        let mut paths = vec![
+            "/d".to_string(),
+            "/d/b".into(),
+            "/d/a".into(),
+            "/d/a/x".into(),
+            "/d/a/x/y".into(),
+            format!("/d/a/x/y/{long}"),
+            format!("/d/a/x/y/{long}/z"),
+            "/d/c".into(),
+            "/d/a0".into(),
+        ];
+        paths.extend((0..300).rev().map(|i| format!("/w/n{i}")));
+        paths.insert(9, "/w".into());
+        for (i, p) in paths.iter().enumerate() {
+            txn(
+                &mut t,
+                100 + i as i64,
+                s1,
+                create(p, CreateMode::Persistent, 0),
+            );
+        }
+        let expect = owned_bytes(&t);
+        assert_eq!(t.to_snapshot_bytes(), expect);
+        assert_eq!(t.to_snapshot_bytes_sized(expect.len() * 2), expect);
+        assert_eq!(t.to_snapshot_bytes_sized(1), expect);
+        let back = DataTree::from_snapshot_bytes(&expect).expect("loads");
+        assert_same(&t, &back);
+    }
+
+    #[test]
+    fn a_node_unreachable_from_the_root_is_left_out_consistently() {
+        let mut t = sample();
+        // A node whose parent does not list it (never produced by apply).
+        t.nodes.insert(
+            "/a/orphan".into(),
+            Box::new(Node::created(Box::new([]), NodeKind::Persistent, 1, 1)),
+        );
+        let bytes = t.to_snapshot_bytes();
+        assert_eq!(bytes, owned_bytes(&t));
+        let back = DataTree::from_snapshot_bytes(&bytes).expect("loads");
+        assert_same(&sample(), &back);
     }
 
     #[test]
