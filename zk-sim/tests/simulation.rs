@@ -4,7 +4,7 @@
 //! before they are fsynced, nodes with an injected lost-update bug, runs that draw from
 //! the OS instead of the seed — must be caught.
 //!
-//! Sizes: `ZK_SIM_SEEDS` seeds (default 100) of `ZK_SIM_SECS` simulated seconds of
+//! Sizes: `ZK_SIM_SEEDS` seeds (default 200) of `ZK_SIM_SECS` simulated seconds of
 //! workload (default 8) each, from `ZK_SIM_START` (default 1000), spread over the
 //! machine's cores; the long run is the `zk-sim` binary (docs/reliability.md).
 
@@ -41,7 +41,7 @@ fn run(o: &SimOptions) -> SeedReport {
 /// own thread); all failing seeds are reported together, each with its replay command.
 #[test]
 fn seeds_under_faults_pass_every_check() {
-    let seeds = env_u64("ZK_SIM_SEEDS", 100);
+    let seeds = env_u64("ZK_SIM_SEEDS", 200);
     let start = env_u64("ZK_SIM_START", 1000);
     let secs = options(start).duration.as_secs();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
