@@ -5,7 +5,9 @@
 //! after its invocation, or not at all.
 
 use std::sync::Arc;
-use std::time::Instant;
+// tokio's clock: the real one in a live run, the simulated one inside zk-sim (so a
+// seed's timestamps, and the checks that order by them, replay exactly).
+use tokio::time::Instant;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -37,6 +37,7 @@ pub mod cluster;
 mod convert;
 pub mod error;
 pub mod multi;
+pub mod random;
 mod session;
 pub mod tls;
 pub mod types;

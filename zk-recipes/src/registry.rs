@@ -431,7 +431,7 @@ impl<M: Clone + Send + Sync + 'static> ServiceCache<M> {
             return None;
         }
         let i = match how {
-            Pick::Random => rand::random_range(0..n),
+            Pick::Random => zk_client::random::with_rng(|r| rand::Rng::random_range(r, 0..n)),
             Pick::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
         };
         state.entries.get(i).map(|e| e.instance.clone())

@@ -33,6 +33,135 @@ pub fn now_since_epoch() -> Option<Duration> {
     None
 }
 
+/// `N` random bytes for what a node draws at random (session passwords): the OS's
+/// randomness, or, inside a simulation whose driver called [`seed_random`], a source
+/// seeded from the simulation's seed, so that a seed replays exactly.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    #[cfg(feature = "simulation")]
+    if active() {
+        if let Some(b) = seeded::bytes() {
+            return b;
+        }
+    }
+    rand::random()
+}
+
+/// Whether this node's random draws come from a simulation's seeded source (see
+/// [`random_bytes`]); false outside a simulation.
+pub fn seeded_random() -> bool {
+    #[cfg(feature = "simulation")]
+    if active() {
+        return seeded::is_set();
+    }
+    false
+}
+
+/// A bug a simulation can inject into its nodes on purpose ([`inject`], feature
+/// `simulation`): the negative controls that show zk-sim's checkers can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// `sync` answers at once, without the leader's read index: a follower's next read
+    /// can miss writes committed before the sync (a stale read).
+    SyncWithoutReadIndex,
+    /// `setData` ignores the expected version: a conditional write (compare-and-set)
+    /// succeeds over a newer one (a lost update).
+    SetDataIgnoresVersion,
+}
+
+/// Whether `bug` was injected into the simulation running on this thread (never
+/// outside a simulation, nor in a build without the feature).
+pub fn injected(bug: Bug) -> bool {
+    #[cfg(feature = "simulation")]
+    if active() {
+        return seeded::injected(bug);
+    }
+    let _ = bug;
+    false
+}
+
+/// The hasher of maps whose iteration order can reach behaviour (the order in which
+/// watch events go out): std's `RandomState` (keys random per map), or, inside a
+/// simulation, fixed keys, so that iteration order — and with it a seed — replays.
+#[derive(Clone, Debug)]
+pub struct MapHasher(Option<std::collections::hash_map::RandomState>);
+
+impl Default for MapHasher {
+    fn default() -> Self {
+        if active() {
+            MapHasher(None)
+        } else {
+            MapHasher(Some(Default::default()))
+        }
+    }
+}
+
+impl std::hash::BuildHasher for MapHasher {
+    type Hasher = std::hash::DefaultHasher;
+
+    fn build_hasher(&self) -> Self::Hasher {
+        match &self.0 {
+            Some(random) => random.build_hasher(),
+            None => std::hash::DefaultHasher::new(),
+        }
+    }
+}
+
+/// A `HashMap` with [`MapHasher`].
+pub type HashMap<K, V> = std::collections::HashMap<K, V, MapHasher>;
+/// A `HashSet` with [`MapHasher`].
+pub type HashSet<T> = std::collections::HashSet<T, MapHasher>;
+
+#[cfg(feature = "simulation")]
+pub use seeded::{inject, seed_random};
+
+/// The seeded random source of the simulation on this thread (all hosts of one
+/// simulation run on the driver's thread).
+#[cfg(feature = "simulation")]
+mod seeded {
+    use std::cell::RefCell;
+
+    use rand::rngs::StdRng;
+    use rand::{RngCore, SeedableRng};
+
+    thread_local! {
+        static RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+        static BUGS: RefCell<Vec<super::Bug>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Injects `bugs` into the nodes simulated on this thread from now on (called by the
+    /// simulation driver before a run; an empty list: none).
+    pub fn inject(bugs: &[super::Bug]) {
+        BUGS.with(|b| *b.borrow_mut() = bugs.to_vec());
+    }
+
+    /// Whether `bug` is injected on this thread.
+    pub(super) fn injected(bug: super::Bug) -> bool {
+        BUGS.with(|b| b.borrow().contains(&bug))
+    }
+
+    /// Seeds (`Some`) or removes (`None`) the random source that nodes simulated on this
+    /// thread draw from (called by the simulation driver before a run).
+    pub fn seed_random(seed: Option<u64>) {
+        RNG.with(|r| *r.borrow_mut() = seed.map(StdRng::seed_from_u64));
+    }
+
+    /// Whether the seeded source is set.
+    pub(super) fn is_set() -> bool {
+        RNG.with(|r| r.borrow().is_some())
+    }
+
+    /// `N` bytes from the seeded source, if one is set.
+    pub(super) fn bytes<const N: usize>() -> Option<[u8; N]> {
+        RNG.with(|r| {
+            r.borrow_mut().as_mut().map(|g| {
+                let mut b = [0u8; N];
+                g.fill_bytes(&mut b);
+                b
+            })
+        })
+    }
+}
+
 #[cfg(feature = "simulation")]
 pub use observe::{leaders, observe_raft, reset_observed};
 

@@ -41,24 +41,19 @@ pub struct Planned {
 
 /// The faults of one seed over `duration` (none in its first `warmup`): one at a time,
 /// each lasting 0.5–4 s, 0.5–3 s apart; a crash may take one node, two (a majority: the
-/// cluster stops until they are back) or all three (a power loss). `crash_all_first`:
-/// the first fault crashes every node (the negative control's sure trigger).
-pub fn plan(
-    seed: u64,
-    warmup: Duration,
-    duration: Duration,
-    crash_all_first: bool,
-) -> Vec<Planned> {
+/// cluster stops until they are back) or all three (a power loss). `first`: the first
+/// fault, 0.5–3 s after the warmup, lasting 0.5–2 s (a negative control's sure trigger).
+pub fn plan(seed: u64, warmup: Duration, duration: Duration, first: Option<Fault>) -> Vec<Planned> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321);
     let mut out = Vec::new();
     let mut t = warmup;
-    if crash_all_first {
+    if let Some(fault) = first {
         t += Duration::from_millis(rng.random_range(500..3000));
         let len = Duration::from_millis(rng.random_range(500..2000));
         out.push(Planned {
             at: t,
             until: t + len,
-            fault: Fault::Crash((0..NODES.len()).collect()),
+            fault,
         });
         t += len;
     }

@@ -12,6 +12,7 @@ use zk_chaos::check::{self, fence};
 use zk_chaos::history::Entry;
 use zk_chaos::workload::{self, LockMode, Shared};
 use zk_server::config::SyncPolicy;
+use zk_server::sim::Bug;
 use zk_server::Config;
 
 use crate::nemesis::{self, Fault, Planned, CLIENTS, NODES};
@@ -23,6 +24,9 @@ pub struct SimOptions {
     pub seed: u64,
     /// How long (simulated) the clients run.
     pub duration: Duration,
+    /// How long (simulated) the healed cluster settles before every replica is read
+    /// (each read is retried for a few more seconds if a node does not serve yet).
+    pub settle: Duration,
     /// Inject faults (off: a clean run).
     pub faults: bool,
     /// Whether the nodes fsync. [`SyncPolicy::Never`] acknowledges writes before they
@@ -31,20 +35,36 @@ pub struct SimOptions {
     /// Whether the lock clients fence their writes. [`LockMode::Unfenced`] is the
     /// negative control of the lock-safety check.
     pub lock: LockMode,
-    /// Make the first fault a crash of every node (see [`nemesis::plan`]).
-    pub crash_all_first: bool,
+    /// The first fault of the schedule, whatever the seed draws after it (see
+    /// [`nemesis::plan`]): a negative control's sure trigger.
+    pub first_fault: Option<Fault>,
+    /// Draw everything from the seed (on: the run replays exactly). Off is the replay
+    /// check's negative control: the nodes' random draws (openraft's election timeouts
+    /// included) and the clients' come from the OS, so two runs of a seed differ.
+    pub seeded: bool,
+    /// Bugs injected into the nodes on purpose (negative controls of the checkers);
+    /// empty: none.
+    pub bugs: Vec<Bug>,
+    /// The largest latency of a message when no latency fault is active (each message
+    /// takes 0 to this long).
+    pub max_latency: Duration,
 }
 
 impl SimOptions {
-    /// The default run of `seed`: 20 s simulated, faults on, fsync on, fenced locks.
+    /// The default run of `seed`: 20 s simulated, 3 s to settle, faults on, fsync on,
+    /// fenced locks, everything drawn from the seed.
     pub fn new(seed: u64) -> SimOptions {
         SimOptions {
             seed,
             duration: Duration::from_secs(20),
+            settle: Duration::from_secs(3),
             faults: true,
             sync: SyncPolicy::Always,
             lock: LockMode::Fenced,
-            crash_all_first: false,
+            first_fault: None,
+            seeded: true,
+            bugs: Vec::new(),
+            max_latency: Duration::from_millis(5),
         }
     }
 }
@@ -72,9 +92,13 @@ pub struct SeedReport {
     pub inconclusive: u64,
     /// Everything that went wrong (empty: the seed passed).
     pub anomalies: Vec<String>,
-    /// A digest of the history, the fault schedule and the final replica states: the
-    /// same seed must give the same digest.
+    /// A digest of the history (operations, outcomes, simulated times), the fault
+    /// schedule, the final replica states and the simulated duration: the same seed
+    /// must give the same digest (in the same build).
     pub digest: u64,
+    /// [`SeedReport::digest`] in hex: what `zk-sim --seeds 1 --start N` prints to
+    /// compare two runs of a seed.
+    pub fingerprint: String,
     /// Simulated time the run took, ms.
     pub sim_ms: u64,
 }
@@ -91,14 +115,20 @@ struct Outcome {
 
 /// The connect string of the whole ensemble.
 fn ensemble() -> String {
-    NODES
-        .iter()
-        .map(|n| format!("{n}:2181"))
+    ensemble_from(0)
+}
+
+/// The connect string of the whole ensemble starting at node `first % 3`: each client
+/// starts on its own node (the clients do not shuffle), so that reads and writes go
+/// through followers as well as the leader.
+fn ensemble_from(first: usize) -> String {
+    (0..NODES.len())
+        .map(|i| format!("{}:2181", NODES[(first + i) % NODES.len()]))
         .collect::<Vec<_>>()
         .join(",")
 }
 
-fn node_config(i: usize, sync: SyncPolicy) -> Config {
+fn node_config(i: usize, o: &SimOptions) -> Config {
     let peers = NODES
         .iter()
         .enumerate()
@@ -111,7 +141,7 @@ fn node_config(i: usize, sync: SyncPolicy) -> Config {
         client_addr: "0.0.0.0:2181".into(),
         admin_addr: "0.0.0.0:8080".into(),
         data_dir: "/zk-data".into(),
-        sync,
+        sync: o.sync,
         heartbeat_ms: 100,
         election_timeout_ms: (500, 1000),
         ..Config::default()
@@ -122,17 +152,22 @@ fn node_config(i: usize, sync: SyncPolicy) -> Config {
 /// (a host panicked, the run did not finish in its time limit).
 pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     let warmup = Duration::from_secs(2);
-    let settle = Duration::from_secs(8);
+    let settle = o.settle;
+    // What the nodes and clients draw at random (session passwords, host order, lock
+    // node GUIDs) comes from the seed too.
+    zk_server::sim::seed_random(o.seeded.then_some(o.seed ^ 0x7365_7276_6572));
+    zk_client::random::seed(o.seeded.then_some(o.seed ^ 0x636c_6965_6e74));
+    zk_server::sim::inject(&o.bugs);
     let mut sim = turmoil::Builder::new()
         .rng_seed(o.seed)
         .tick_duration(Duration::from_millis(10))
         .min_message_latency(Duration::from_millis(0))
-        .max_message_latency(Duration::from_millis(5))
+        .max_message_latency(o.max_latency)
         .simulation_duration(o.duration + Duration::from_secs(120))
         .build();
 
     for (i, name) in NODES.iter().enumerate() {
-        let config = node_config(i, o.sync);
+        let config = node_config(i, o);
         sim.host(*name, move || {
             let config = config.clone();
             async move {
@@ -155,7 +190,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
     }
 
     let plan = if o.faults {
-        nemesis::plan(o.seed, warmup, o.duration, o.crash_all_first)
+        nemesis::plan(o.seed, warmup, o.duration, o.first_fault.clone())
     } else {
         Vec::new()
     };
@@ -184,7 +219,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         }
         if let Some(f) = active.take() {
             if now >= f.until {
-                undo(&mut sim, &f.fault, &mut crashed);
+                undo(&mut sim, &f.fault, &mut crashed, o.max_latency);
             } else {
                 active = Some(f);
             }
@@ -199,7 +234,7 @@ pub fn run_seed(o: &SimOptions) -> Result<SeedReport, String> {
         }
         if !healed && now >= o.duration {
             if let Some(f) = active.take() {
-                undo(&mut sim, &f.fault, &mut crashed);
+                undo(&mut sim, &f.fault, &mut crashed, o.max_latency);
             }
             healed = true;
         }
@@ -249,7 +284,12 @@ fn apply(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize
     }
 }
 
-fn undo(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize>) {
+fn undo(
+    sim: &mut turmoil::Sim<'_>,
+    fault: &Fault,
+    crashed: &mut BTreeSet<usize>,
+    base_latency: Duration,
+) {
     match fault {
         Fault::Isolate(n) | Fault::PartitionPeers(n) => {
             for (j, other) in NODES.iter().enumerate() {
@@ -264,7 +304,7 @@ fn undo(sim: &mut turmoil::Sim<'_>, fault: &Fault, crashed: &mut BTreeSet<usize>
                 sim.bounce(NODES[n]);
             }
         }
-        Fault::Latency(_) => sim.set_max_message_latency(Duration::from_millis(5)),
+        Fault::Latency(_) => sim.set_max_message_latency(base_latency),
         Fault::Flaky(_) => sim.set_fail_rate(0.0),
     }
 }
@@ -307,7 +347,7 @@ async fn clients(
     for id in 0..2 {
         tasks.push(tokio::spawn(workload::register_client(
             id,
-            cs.clone(),
+            ensemble_from(id),
             shared.clone(),
             seed.wrapping_mul(31).wrapping_add(id as u64),
             deadline,
@@ -315,14 +355,14 @@ async fn clients(
     }
     tasks.push(tokio::spawn(workload::set_client(
         2,
-        cs.clone(),
+        ensemble_from(2),
         shared.clone(),
         seed.wrapping_mul(31).wrapping_add(2),
         deadline,
     )));
     for id in 3..5 {
         tasks.push(tokio::spawn(workload::lock_client(
-            cs.clone(),
+            ensemble_from(id as usize),
             shared.clone(),
             lock,
             seed.wrapping_mul(31).wrapping_add(id),
@@ -403,14 +443,18 @@ fn check_outcome(o: &SimOptions, out: Outcome, faults: &[Planned], sim_ms: u64) 
     }
     report.anomalies.dedup();
 
+    // Everything the run produced, simulated timestamps included: two runs of one seed
+    // (same build) must agree on every bit of it.
     let mut h = DefaultHasher::new();
     for e in &out.history {
-        (e.client, &e.op, &e.outcome).hash(&mut h);
+        e.hash(&mut h);
     }
     faults.hash(&mut h);
     for s in &states {
         format!("{s:?}").hash(&mut h);
     }
+    (out.increments, sim_ms).hash(&mut h);
     report.digest = h.finish();
+    report.fingerprint = format!("{:016x}", report.digest);
     report
 }

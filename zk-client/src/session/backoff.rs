@@ -15,8 +15,10 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
+    /// Jitter from the OS's randomness (`backon`'s own), or inside a seeded simulation
+    /// from the simulation's seed, so that reconnect timing replays.
     pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Self::build(min, max, None)
+        Self::build(min, max, crate::random::simulated_seed())
     }
 
     /// A reproducible schedule (tests).

@@ -79,7 +79,7 @@ impl Hosts {
     /// Shuffles the order (spreads many clients over an ensemble).
     pub(crate) fn shuffle(&mut self) {
         use rand::seq::SliceRandom;
-        self.list.shuffle(&mut rand::rng());
+        crate::random::with_rng(|r| self.list.shuffle(r));
     }
 
     /// The server to try next; advances the rotation.

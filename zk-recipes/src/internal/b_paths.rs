@@ -67,7 +67,7 @@ pub(crate) async fn ensure_path(client: &Client, path: &str, leaf: CreateOptions
 
 /// A random 16-hex-digit id (member names, markers of "protected" creates).
 pub(crate) fn random_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    format!("{:016x}", zk_client::random::with_rng(|r| r.next_u64()))
 }
 
 /// The sequence number ZooKeeper appended to a sequential node's name (its last ten

@@ -71,7 +71,10 @@ fn strip_protected(name: &str) -> &str {
 
 /// A fresh GUID for one create attempt (128 random bits, hex).
 fn guid() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    let g: u128 = zk_client::random::with_rng(|r| {
+        (u128::from(r.next_u64()) << 64) | u128::from(r.next_u64())
+    });
+    format!("{g:032x}")
 }
 
 /// The members of `dir`, ordered by sequence number (names without one are skipped). A

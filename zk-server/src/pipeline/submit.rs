@@ -372,6 +372,9 @@ async fn propose(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Queued>) {
 /// leader a raft read-index (leadership confirmed by a quorum); on a follower or
 /// observer the leader's read index, then local apply up to it.
 pub async fn sync(raft: &Raft, id: NodeId, peers: &Peers, shared: &Shared) -> Result<(), Failure> {
+    if crate::sim::injected(crate::sim::Bug::SyncWithoutReadIndex) {
+        return Ok(());
+    }
     match leader(raft).await {
         Some((leader_id, _)) if leader_id == id => leader_sync(raft).await,
         Some((_, member)) => {

@@ -27,7 +27,12 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock is the OS's on the WAL writer thread (no runtime there); inside a
+// simulation, where the WAL writes inline, it is the simulated one, so which hints get
+// written (and survive a crash) replays exactly.
+use tokio::time::Instant;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
@@ -442,10 +447,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
         }
         let dir = self.inner.dir.clone();
         let cache = self.inner.segment_cache.clone();
-        let mut entries = tokio::task::spawn_blocking(move || read_from_wal(&dir, disk, &cache))
-            .await
-            .map_err(|e| StorageIOError::read_logs(AnyError::error(format!("WAL read task: {e}"))))?
-            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
+        // Inside a simulation the read runs inline: a blocking thread would be outside
+        // the simulation (the real file system instead of the simulated disk, and a
+        // completion time the seed does not decide).
+        let read = if crate::sim::active() {
+            read_from_wal(&dir, disk, &cache)
+        } else {
+            tokio::task::spawn_blocking(move || read_from_wal(&dir, disk, &cache))
+                .await
+                .map_err(|e| {
+                    StorageIOError::read_logs(AnyError::error(format!("WAL read task: {e}")))
+                })?
+        };
+        let mut entries = read.map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
         entries.extend(in_memory);
         Ok(entries)
     }

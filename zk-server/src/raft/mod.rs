@@ -9,6 +9,7 @@ mod log_memory;
 pub mod log_store;
 #[cfg(test)]
 mod restart_tests;
+pub mod runtime;
 pub mod state_machine;
 #[cfg(test)]
 mod storage_suite;
@@ -31,7 +32,7 @@ openraft::declare_raft_types!(
         Node = Member,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = runtime::NodeRuntime,
 );
 
 /// The raft handle of a node.

@@ -105,7 +105,7 @@ async fn handshake(
         let timeout_ms = c
             .timeout_ms
             .clamp(cfg.min_session_timeout_ms(), cfg.max_session_timeout_ms());
-        let password: [u8; 16] = rand::random();
+        let password: [u8; 16] = crate::sim::random_bytes();
         match p
             .proposer
             .write(Command::CreateSession {

@@ -304,7 +304,9 @@ impl DataTree {
             .get_mut(path)
             .ok_or_else(|| err(Code::NoNode, OP, path, "no node"))?;
         check_perm(OP, path, &node.acl, ctx.auth, perms::WRITE)?;
-        check_version(OP, path, version, node.version)?;
+        if !crate::sim::injected(crate::sim::Bug::SetDataIgnoresVersion) {
+            check_version(OP, path, version, node.version)?;
+        }
         let old_len = node.data.len();
         undo.push(Undo::DataSet {
             path: path.to_string(),

@@ -7,12 +7,11 @@
 //! event is about (ZooKeeper 3.8.4+/3.9.2+, CVE-2024-23944): a persistent recursive
 //! watch on `/` does not reveal the children or changes of protected nodes below it.
 
-use std::collections::{HashMap, HashSet};
-
 use parking_lot::Mutex;
 use zk_proto::pb::{server_message::Kind, EventType, ServerMessage, WatchEvent};
 
 use crate::session::outbound::Outbound;
+use crate::sim::{HashMap, HashSet};
 use crate::tree::acl::{self, perms, Acl, Id};
 use crate::tree::{ChangeKind, TreeEvent};
 
@@ -278,7 +277,7 @@ impl WatchManager {
                     (EventType::NodeChildrenChanged, &[WatchKind::Child])
                 }
             };
-            let mut targets: HashSet<i64> = HashSet::new();
+            let mut targets: HashSet<i64> = HashSet::default();
             for &kind in one_shot {
                 if let Some(sessions) = inner.tables.get_mut(&kind).and_then(|t| t.remove(&ev.path))
                 {
