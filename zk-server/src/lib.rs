@@ -10,7 +10,8 @@
 //!   unsent replies).
 //! - [`tree`]: the replicated znode tree, ACLs and sessions table (pure, deterministic).
 //! - [`raft`]: openraft glue: type config, log store, state machine, peer network (each
-//!   peer call names its sender; another ensemble's calls are refused: `raft::caller`).
+//!   peer call names its sender; another ensemble's calls are refused: `raft::caller`;
+//!   openraft's runtime with a seedable election RNG: `raft::runtime`).
 //! - [`storage`]: durable bytes: the write-ahead log, vote/meta file, snapshot files.
 //! - [`pipeline`]: prep -> submit (raft) / read (local) -> reply.
 //! - [`session`]: the per-connection task, its ordered outbound queue, liveness.
@@ -24,7 +25,8 @@
 //!   integration tests (ours and applications'); [`testing::free_port`] reserves ports
 //!   outside the kernel's ephemeral range.
 //! - [`sim`]: the seam to turmoil's deterministic simulation (feature `simulation`):
-//!   simulated network for the client and peer ports, simulated disk, simulated clock.
+//!   simulated network for the client and peer ports, simulated disk, simulated clock,
+//!   seeded random draws and injectable bugs (the checker's negative controls).
 //! - [`fuzzing`]: the decoders' entry points for the fuzz targets in `fuzz/` and the
 //!   corpus replay test.
 
