@@ -8,8 +8,6 @@
 //! workload (default 8) each, from `ZK_SIM_START` (default 1000), spread over the
 //! machine's cores; the long run is the `zk-sim` binary (docs/reliability.md).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use zk_server::config::SyncPolicy;
@@ -37,53 +35,91 @@ fn run(o: &SimOptions) -> SeedReport {
     }
 }
 
-/// The CI batch: every seed on one of the machine's cores (each simulation runs on its
-/// own thread); all failing seeds are reported together, each with its replay command.
+/// The CI batch, through the `zk-sim` binary exactly as a long run: every seed in a
+/// child process of its own (so that a failing seed behaves as its printed replay
+/// command), as many at a time as the machine has cores; all failing seeds are reported
+/// together, each with its replay command.
 #[test]
 fn seeds_under_faults_pass_every_check() {
     let seeds = env_u64("ZK_SIM_SEEDS", 200);
     let start = env_u64("ZK_SIM_START", 1000);
     let secs = options(start).duration.as_secs();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
-    let next = AtomicU64::new(start);
-    let failures: Mutex<Vec<String>> = Mutex::default();
-    let (ops, acked, faults) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::SeqCst);
-                if seed >= start + seeds {
-                    return;
-                }
-                let failure = match run_seed(&options(seed)) {
-                    Ok(r) if r.anomalies.is_empty() && r.acked_writes > 0 => {
-                        ops.fetch_add(r.ops, Ordering::SeqCst);
-                        acked.fetch_add(r.acked_writes, Ordering::SeqCst);
-                        faults.fetch_add(r.faults, Ordering::SeqCst);
-                        continue;
-                    }
-                    Ok(r) if r.anomalies.is_empty() => format!("acknowledged no write: {r:?}"),
-                    Ok(r) => format!("{:#?}", r.anomalies),
-                    Err(e) => e,
-                };
-                failures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(format!(
-                        "seed {seed} (replay: cargo run -p zk-sim -- --seeds 1 --start {seed} --secs {secs}): {failure}"
-                    ));
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zk-sim"))
+        .args(["--seeds", &seeds.to_string(), "--start", &start.to_string()])
+        .args(["--secs", &secs.to_string()])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("run zk-sim");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failures: Vec<String> = lines
+        .iter()
+        .filter(|l| l.get("seed").is_some())
+        .filter(|l| {
+            l.get("error").is_some()
+                || l["anomalies"].as_array().is_some_and(|a| !a.is_empty())
+                || l["acked_writes"].as_u64() == Some(0)
+        })
+        .map(|l| {
+            format!(
+                "seed {} (replay: cargo run -p zk-sim -- --seeds 1 --start {} --secs {secs}): {l:#}",
+                l["seed"], l["seed"]
+            )
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let faults = faults.into_inner();
-    println!(
-        "{seeds} seeds x {secs} s: {} ops, {} acknowledged writes, {faults} faults, 0 anomalies",
-        ops.into_inner(),
-        acked.into_inner(),
+    let summary = lines
+        .iter()
+        .find(|l| l.get("seeds").is_some())
+        .unwrap_or_else(|| panic!("no summary line from zk-sim ({})", out.status));
+    let seed_lines = lines.iter().filter(|l| l.get("seed").is_some()).count() as u64;
+    assert_eq!(seed_lines, seeds, "one line per seed: {summary}");
+    assert!(
+        out.status.success(),
+        "zk-sim exited with {}: {summary}",
+        out.status
     );
-    assert!(seeds == 0 || faults > 0, "no fault was injected");
+    println!("{summary}");
+    assert!(
+        seeds == 0 || summary["faults"].as_u64() > Some(0),
+        "no fault was injected: {summary}"
+    );
+}
+
+/// A seed that crashes every node first replays exactly in a fresh process (the way the
+/// binary runs every seed of a long run): the same fingerprint twice. (Inside a process
+/// that ran other seeds it may not: tokio's task ids are process-global.)
+#[test]
+fn a_power_loss_seed_replays_in_a_fresh_process() {
+    let fingerprint = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zk-sim"))
+            .args([
+                "--seeds",
+                "1",
+                "--start",
+                "7",
+                "--secs",
+                "8",
+                "--crash-all-first",
+            ])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .expect("run zk-sim");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|l| {
+                l.get("fingerprint")
+                    .and_then(|f| f.as_str())
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| panic!("no fingerprint ({}): {stdout}", out.status))
+    };
+    let (a, b) = (fingerprint(), fingerprint());
+    assert_eq!(a, b);
 }
 
 /// Replay: the same seed gives the same fingerprint (history with simulated times,
