@@ -4,7 +4,8 @@
 # usage: BIN=target/release bench/callgrind-get.sh [WORKLOAD] [CLIENTS] [TARGET]
 # Starts BIN/zk-server under callgrind (--sync never, loopback port 41181), warms up
 # with a 3 s zk-bench run, zeroes the counters, runs a 6 s zk-bench run, dumps the
-# counters and prints instructions per operation of that run.
+# counters and prints instructions per operation of that run. KEEP=FILE keeps the dump
+# (for callgrind_annotate).
 set -euo pipefail
 BIN=${BIN:-target/release}
 workload=${1:-get}; clients=${2:-64}; target=${3:-native}
@@ -26,4 +27,5 @@ callgrind_control -d $pid > /dev/null
 sleep 1
 dump=$(ls -t "$out".* | head -1)
 ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+[ -n "${KEEP:-}" ] && cp "$dump" "$KEEP"
 echo "{\"workload\":\"$workload\",\"clients\":$clients,\"target\":\"$target\",\"ops\":$ops,\"server_ir\":$ir,\"ir_per_op\":$((ir / ops))}"
